@@ -174,6 +174,33 @@ def serve(
         _fail(str(e))
 
 
+@app.command()
+def train(
+    recipe: Annotated[Path, typer.Argument(help="Training recipe YAML (see recipes/).")],
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Run directory (default: runs/<recipe name>); it becomes a model reference.")] = None,
+    set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override a recipe key: key=value, e.g. phases.0.max_steps=20 or defaults.learning_rate=1e-4 (repeatable).")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out from its last complete checkpoint.")] = False,
+) -> None:
+    """Fine-tune a model with a recipe's phases (full or LoRA), on CUDA, MPS or CPU."""
+    from smolthink.config import ConfigError
+    from smolthink.data.build import BuildError
+    from smolthink.models import ModelError
+    from smolthink.train.run import Interrupted, train as run_train
+    from smolthink.train.trainer import TrainingError
+
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    try:
+        folder = run_train(recipe, out=out, overrides=set_ or [], resume=resume, console=err)
+    except (ConfigError, BuildError, ModelError, TrainingError, ValueError) as e:
+        _fail(str(e))
+    except Interrupted as e:
+        err.print(f"[yellow]{e}[/]")
+        raise typer.Exit(130)
+    console.print(f"chat with it: smolthink chat --model {folder}")
+
+
 @app.command("eval")
 def eval_(
     model: ModelOpt = None,

@@ -1,0 +1,436 @@
+"""`smolthink train RECIPE.yaml`: run a recipe's phases in order and leave a model directory behind.
+
+    runs/<name>/
+      train_config.json      the resolved recipe (every SFTConfig value of every phase)
+      metrics.jsonl          one line per logged step: phase, step, loss, learning rate, grad norm, tokens/s
+      loss_curve.png
+      <phase>/checkpoint-N/  Trainer checkpoints (+ fp32 master weights), complete ones carry a marker
+      <phase>/final/         the phase's weights; the next phase starts from them
+      config.json, model.safetensors, tokenizer…   the final model (or adapter_config.json + adapter for LoRA),
+                                                    so `smolthink chat --model runs/<name>` works
+
+Everything that can be wrong with the recipe, the model or the data is checked before the first step.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from smolthink.config import ConfigError
+from smolthink.train.config import PhaseConfig, Resolved, load_train_recipe, recipe_dict
+
+DONE_FILE = "smolthink_done.json"
+
+
+class Interrupted(RuntimeError):
+    """Ctrl-C: a checkpoint was saved; the message holds the command that resumes."""
+
+
+@dataclass
+class DataSource:
+    folder: Path
+    manifest: dict[str, Any]
+
+
+# ------------------------------------------------------------------------------------------------- checks
+
+
+def _precision(choice: str) -> str:
+    """'bf16' or 'fp32' for this machine: bf16 where the hardware runs bf16 matmuls natively (and so faster)."""
+    import torch
+
+    if choice != "auto":
+        return choice
+    if torch.cuda.is_available():
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+    if torch.backends.mps.is_available():
+        return "fp32"  # bf16 matmuls on MPS are not reliably faster than fp32
+    return "bf16" if torch.ops.mkldnn._is_mkldnn_bf16_supported() else "fp32"
+
+
+def resolve_data(spec: str, console: Console) -> DataSource:
+    """A built data directory, or a data recipe YAML (built into runs/data/<name> on first use)."""
+    from smolthink.data.build import BuildError, build, load_manifest
+    from smolthink.data.recipe import load_recipe
+
+    path = Path(spec)
+    if path.suffix in (".yaml", ".yml"):
+        recipe = load_recipe(path)
+        folder = Path("runs/data") / recipe.name
+        if not (folder / "manifest.json").is_file():
+            console.print(f"[bold]building the data[/] {path} → {folder}")
+            build(recipe, folder, console=console)
+    elif path.is_dir():
+        folder = path
+    else:
+        raise ConfigError(f"data: {spec!r} is neither a data recipe (.yaml) nor a built data directory")
+    try:
+        return DataSource(folder, load_manifest(folder))
+    except BuildError as e:
+        raise ConfigError(f"data: {e}") from None
+
+
+def check_phases(resolved: Resolved, data: DataSource) -> None:
+    """Each phase names a data phase that exists and a row length that holds its longest window."""
+    built = data.manifest["phases"]
+    for phase in resolved.phases:
+        data_phase = phase.data_phase or phase.name
+        if data_phase not in built:
+            raise ConfigError(
+                f"{resolved.source}: phase {phase.name!r} trains on data phase {data_phase!r}, but {data.folder} has "
+                f"only {', '.join(built)}; set `data_phase:` or add the phase to the data recipe"
+            )
+        longest = built[data_phase]["train"]["max_length"]
+        if phase.max_length is None:
+            phase.max_length = max(longest, built[data_phase]["window"])
+        elif phase.max_length < longest:
+            raise ConfigError(
+                f"{resolved.source}: phase {phase.name!r} has max_length {phase.max_length}, shorter than the longest "
+                f"window of data phase {data_phase!r} ({longest} tokens); raise max_length"
+            )
+
+
+def check_tokenizer(model_tokenizer: Any, data: DataSource) -> None:
+    """The data was tokenized for one tokenizer; training another model on those ids would be silent garbage."""
+    from smolthink.data.build import load_tokenizer
+
+    data_tokenizer = load_tokenizer(data.manifest["tokenizer"])
+    if data_tokenizer.get_vocab() != model_tokenizer.get_vocab():
+        raise ConfigError(
+            f"data: {data.folder} was tokenized with {data.manifest['tokenizer']!r}, whose vocabulary differs from "
+            "the model's; rebuild the data with `tokenizer:` set to the model you train"
+        )
+
+
+def _bitsandbytes_runs() -> bool:
+    import importlib.util
+
+    import torch
+
+    return torch.cuda.is_available() and importlib.util.find_spec("bitsandbytes") is not None
+
+
+# ------------------------------------------------------------------------------------------ model loading
+
+
+def prepare_tokenizer(tokenizer: Any) -> Any:
+    """smolthink's template, and a pad token distinct from EOS (SmolLM2 ships pad == EOS == <|im_end|>).
+
+    Padding never enters the loss (labels -100), but a distinct pad keeps every tool that masks pad tokens from
+    also masking the end-of-turn token the model must learn to emit.
+    """
+    from smolthink.formats import chat_template, is_tool_aware
+
+    if not is_tool_aware(tokenizer.chat_template):
+        tokenizer.chat_template = chat_template()
+    if tokenizer.pad_token_id is None or tokenizer.pad_token_id == tokenizer.eos_token_id:
+        vocab = tokenizer.get_vocab()
+        for candidate in ("<|endoftext|>", "<|finetune_right_pad_id|>", "<pad>", tokenizer.unk_token):
+            if candidate in vocab and vocab[candidate] != tokenizer.eos_token_id:
+                tokenizer.pad_token = candidate
+                break
+        else:
+            raise ConfigError("the tokenizer has no token to pad with other than EOS; add a pad token to it")
+    return tokenizer
+
+
+def load_start(resolved: Resolved, index: int, progress: Callable[[str], None]) -> tuple[Any, Any]:
+    """The model a phase starts from: the recipe's model for the first, the previous phase's final weights after."""
+    import torch
+
+    from smolthink.models import load_hf, resolve_model
+
+    recipe = resolved.recipe
+    previous = resolved.out / resolved.phases[index - 1].name / "final" if index > 0 else None
+    start = str(previous) if previous is not None and recipe.method == "full" else recipe.model
+    base_model, tokenizer = load_hf(resolve_model(start), dtype=torch.float32, progress=progress)
+    tokenizer = prepare_tokenizer(tokenizer)
+    if recipe.method == "full":
+        model = base_model
+    else:
+        import peft
+
+        if index == 0:
+            from transformers import set_seed
+
+            set_seed(resolved.phases[0].seed)  # the adapter's random init is part of the run's reproducibility
+            lora = recipe.lora
+            config = peft.LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
+                                     target_modules=lora.target_modules, task_type="CAUSAL_LM")
+            model = peft.get_peft_model(base_model, config)
+        else:
+            model = peft.PeftModel.from_pretrained(base_model, str(previous), is_trainable=True)
+    model.train()
+    return model, tokenizer
+
+
+# ------------------------------------------------------------------------------------------ progress/logs
+
+
+class RunLog:
+    """Rich progress (step, loss, tokens/s, ETA) and metrics.jsonl, as a transformers TrainerCallback."""
+
+    def __init__(self, path: Path, progress: Progress, phase: str, tokens: Callable[[], int]):
+        from transformers import TrainerCallback
+
+        log = self
+
+        class Callback(TrainerCallback):
+            def on_train_begin(self, args, state, control, **kw):
+                log.begin(state)
+
+            def on_step_end(self, args, state, control, **kw):
+                log.step(state)
+
+            def on_log(self, args, state, control, logs=None, **kw):
+                log.write(state, logs or {})
+
+        self.callback = Callback()
+        self.path, self.progress, self.phase, self.tokens = path, progress, phase, tokens
+        self.task = None
+        self.loss = math.nan
+
+    def begin(self, state: Any) -> None:
+        self.t0, self.tok0, self.step0 = time.perf_counter(), self.tokens(), state.global_step
+        self.task = self.progress.add_task(self.phase, total=state.max_steps, completed=state.global_step,
+                                           loss="…", rate="…")
+
+    def rate(self) -> float:
+        elapsed = time.perf_counter() - self.t0
+        return (self.tokens() - self.tok0) / elapsed if elapsed > 0 else 0.0
+
+    def step(self, state: Any) -> None:
+        self.progress.update(self.task, completed=state.global_step, rate=f"{self.rate():,.0f}")
+
+    def write(self, state: Any, logs: dict[str, Any]) -> None:
+        if "loss" in logs:
+            self.loss = logs["loss"]
+            self.progress.update(self.task, loss=f"{self.loss:.4f}")
+        row = {"phase": self.phase, "step": state.global_step, **logs, "tokens_per_s": round(self.rate(), 1),
+               "elapsed_s": round(time.perf_counter() - self.t0, 2)}
+        with self.path.open("a", encoding="utf-8") as f:
+            f.write(json.dumps(row) + "\n")
+
+
+def make_progress(console: Console) -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TextColumn("loss {task.fields[loss]}"), TextColumn("{task.fields[rate]} tok/s"),
+        TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), console=console,
+    )
+
+
+# ------------------------------------------------------------------------------------------------- saving
+
+
+def _atomic_dir(final: Path, write: Callable[[Path], None]) -> None:
+    """Write a directory next to `final`, then rename it into place (a reader never sees half of it)."""
+    tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    write(tmp)
+    shutil.rmtree(final, ignore_errors=True)
+    os.replace(tmp, final)
+
+
+def _write_json(path: Path, data: Any) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def save_phase(model: Any, tokenizer: Any, final: Path, model_ref: str, step: int) -> None:
+    def write(tmp: Path) -> None:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        _point_adapter_at(tmp, model_ref)
+        _write_json(tmp / DONE_FILE, {"step": step})
+
+    _atomic_dir(final, write)
+
+
+def _point_adapter_at(folder: Path, model_ref: str) -> None:
+    """PEFT records the base as the directory it was loaded from (a cache path); record the recipe's reference."""
+    config = folder / "adapter_config.json"
+    if config.is_file():
+        data = json.loads(config.read_text(encoding="utf-8"))
+        data["base_model_name_or_path"] = model_ref
+        _write_json(config, data)
+
+
+def install_final(resolved: Resolved, progress: Callable[[str], None]) -> None:
+    """Make the run directory itself the model: copy the last phase's files in, config files last."""
+    import torch
+
+    last = resolved.out / resolved.phases[-1].name / "final"
+    if resolved.recipe.method == "lora" and resolved.recipe.merge:
+        from smolthink.models import load_hf, resolve_model
+
+        model, tokenizer = load_hf(resolve_model(str(last)), dtype=torch.float32, progress=progress)
+        merged = model.merge_and_unload()
+        source = resolved.out / ".merged"
+        _atomic_dir(source, lambda tmp: (merged.save_pretrained(tmp), tokenizer.save_pretrained(tmp)))
+    else:
+        source = last
+    files = sorted((p for p in source.iterdir() if p.is_file() and p.name != DONE_FILE),
+                   key=lambda p: p.name in ("config.json", "adapter_config.json"))
+    for old in ("config.json", "adapter_config.json"):  # a previous final model of another method
+        (resolved.out / old).unlink(missing_ok=True)
+    for f in files:
+        tmp = resolved.out / f".{f.name}.tmp"
+        shutil.copyfile(f, tmp)
+        os.replace(tmp, resolved.out / f.name)
+    if source.name == ".merged":
+        shutil.rmtree(source)
+
+
+def loss_curve(metrics: Path, out: Path) -> Path | None:
+    """Training loss over the run's global steps (phases one after the other), from metrics.jsonl."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    points: dict[str, dict[int, float]] = {}
+    for line in metrics.read_text(encoding="utf-8").splitlines():
+        row = json.loads(line)
+        if "loss" in row:  # a resumed run logs some steps twice: the later value wins
+            points.setdefault(row["phase"], {})[row["step"]] = row["loss"]
+    if not points:
+        return None
+    fig, ax = plt.subplots(figsize=(7, 4))
+    offset = 0
+    for phase, steps in points.items():
+        xs = sorted(steps)
+        ax.plot([offset + x for x in xs], [steps[x] for x in xs], label=phase)
+        offset += max(xs)
+    ax.set_xlabel("optimizer step")
+    ax.set_ylabel("training loss (assistant tokens)")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    path = out / "loss_curve.png"
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+# --------------------------------------------------------------------------------------------------- train
+
+
+def train(recipe_path: str | Path, *, out: str | Path | None = None, overrides: list[str] | None = None,
+          resume: bool = False, console: Console | None = None) -> Path:
+    """Run a training recipe; returns the run directory (a model reference). Raises ConfigError, TrainingError."""
+    from smolthink.models import resolve_model
+
+    console = console or Console(stderr=True)
+    resolved = load_train_recipe(recipe_path, overrides, out)
+    resolve_model(resolved.recipe.model)  # a missing model fails here, before any work
+    out = resolved.out
+    saved = out / "train_config.json"
+    if out.exists() and any(out.iterdir()) and not resume:
+        raise ConfigError(f"{out} already exists: pass --resume to continue that run, or choose another --out")
+    data = resolve_data(resolved.recipe.data, console)
+    check_phases(resolved, data)
+    config = recipe_dict(resolved)
+    config["data_dir"] = str(data.folder)
+    if resume and saved.is_file():
+        before = json.loads(saved.read_text(encoding="utf-8"))
+        changed = _changed_keys(before, json.loads(json.dumps(config, default=str)))
+        if changed:
+            raise ConfigError(f"--resume with a different recipe than {saved} ({', '.join(changed[:5])} changed); "
+                              "resume with the same recipe and --set values, or train into another --out")
+    out.mkdir(parents=True, exist_ok=True)
+    _write_json(saved, config)
+    say = lambda msg: console.print(f"[dim]{msg}[/]")  # noqa: E731
+    for index, phase in enumerate(resolved.phases):
+        final = out / phase.name / "final"
+        if (final / DONE_FILE).is_file():
+            console.print(f"[dim]phase {phase.name}: already done ({final})[/]")
+            continue
+        run_phase(resolved, index, data, console, say, resume)
+    install_final(resolved, say)
+    curve = loss_curve(out / "metrics.jsonl", out) if (out / "metrics.jsonl").is_file() else None
+    console.print(f"[bold green]trained[/] {out}" + (f"  (loss curve: {curve})" if curve else ""))
+    return out
+
+
+def _changed_keys(before: dict[str, Any], after: dict[str, Any], prefix: str = "") -> list[str]:
+    keys = []
+    for key in sorted(set(before) | set(after)):
+        a, b = before.get(key), after.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            keys += _changed_keys(a, b, f"{prefix}{key}.")
+        elif isinstance(a, list) and isinstance(b, list) and len(a) == len(b) and all(isinstance(x, dict) for x in a + b):
+            for i, (x, y) in enumerate(zip(a, b)):
+                keys += _changed_keys(x, y, f"{prefix}{key}[{i}].")
+        elif a != b and not key.startswith(("logging_dir",)):
+            keys.append(prefix + key)
+    return keys
+
+
+def run_phase(resolved: Resolved, index: int, data: DataSource, console: Console, say: Callable[[str], None],
+              resume: bool) -> None:
+    from datasets import load_from_disk
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+    from smolthink.train.packing import PackedCollator, pack, restore_attention, use_packed_attention
+    from smolthink.train.trainer import MasterWeights, SmolTrainer, SyncMasters, complete_checkpoints
+
+    phase: PhaseConfig = resolved.phases[index]
+    phase_dir = resolved.out / phase.name
+    model, tokenizer = load_start(resolved, index, say)
+    if index == 0:
+        check_tokenizer(tokenizer, data)
+    built = load_from_disk(str(data.folder / (phase.data_phase or phase.name)))
+    columns = ["input_ids", "assistant_masks"]
+    train_rows = pack(built["train"].select_columns(columns), phase.max_length, phase.seed)
+    eval_rows = None
+    if getattr(phase.eval_strategy, "value", phase.eval_strategy) != "no" and "validation" in built:
+        eval_rows = pack(built["validation"].select_columns(columns), phase.max_length, phase.seed)
+    precision = _precision(resolved.recipe.precision)
+    if "8bit" in str(getattr(phase.optim, "value", phase.optim)) and not _bitsandbytes_runs():
+        say(f"phase {phase.name}: {phase.optim} needs bitsandbytes on CUDA; using fused AdamW instead")
+        phase.optim = "adamw_torch_fused"
+    use_packed_attention(model)
+    master = MasterWeights(model) if precision == "bf16" else None
+    trainer = SmolTrainer(
+        model=model, args=phase, train_dataset=train_rows, eval_dataset=eval_rows, processing_class=tokenizer,
+        data_collator=PackedCollator(), master=master, phase_name=phase.name,
+    )
+    trainer.remove_callback(PrinterCallback)
+    trainer.remove_callback(ProgressCallback)
+    if master is not None:
+        trainer.add_callback(SyncMasters(master))
+    checkpoint = None
+    if resume:
+        found = complete_checkpoints(phase_dir)
+        checkpoint = str(found[-1]) if found else None
+    say(f"phase {phase.name}: {len(train_rows):,} packed rows of ≤ {phase.max_length} tokens from "
+        f"{len(built['train']):,} windows; {precision}; device {phase.device}"
+        + (f"; resuming from {checkpoint}" if checkpoint else ""))
+    progress = make_progress(console)
+    log = RunLog(resolved.out / "metrics.jsonl", progress, phase.name, lambda: trainer.real_tokens)
+    trainer.add_callback(log.callback)
+    try:
+        with progress:
+            trainer.train(resume_from_checkpoint=checkpoint)
+    except KeyboardInterrupt:
+        trainer._save_checkpoint(trainer.model, trial=None)
+        raise Interrupted(
+            f"interrupted: saved {phase_dir}/checkpoint-{trainer.state.global_step}; continue with "
+            f"smolthink train {resolved.source} --out {resolved.out} --resume"
+        ) from None
+    if master is not None:
+        master.write_fp32(model)
+    restore_attention(model)
+    save_phase(model, tokenizer, phase_dir / "final", resolved.recipe.model, trainer.state.global_step)
