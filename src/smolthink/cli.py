@@ -243,6 +243,29 @@ def eval_(
     console.print(f"report: {paths['html']} (also {paths['markdown'].name}, {paths['results'].name})")
 
 
+@app.command()
+def export(
+    model: Annotated[str, typer.Argument(help="Model to export: smollm2-135m, a transformers or PEFT adapter directory (merged into its base), a .gguf file or a hub id.")],
+    format_: Annotated[str, typer.Option("--format", "-f", help="gguf (one file for llama.cpp) | hf (merged transformers directory, fp32).")] = "gguf",
+    quant: Annotated[Optional[str], typer.Option("--quant", "-q", help="GGUF weights: f16 (default) | q8_0.")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Output file (gguf) or directory (hf); default: beside the model, or in the current folder.")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing output.")] = False,
+) -> None:
+    """Export a model (merging a LoRA adapter) as a GGUF file for llama.cpp or a transformers directory."""
+    from transformers.utils import logging as hf_logging
+
+    from smolthink.export import ExportError, export_model
+
+    hf_logging.disable_progress_bar()  # the status line below covers loading
+    try:
+        with err.status("exporting…") as status:
+            path = export_model(model, format_, quant, out, force=force, progress=lambda msg: status.update(msg))
+    except ExportError as e:
+        _fail(str(e))
+    size = sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.is_dir() else path.stat().st_size
+    console.print(f"[bold green]wrote[/] {path} ({size / 1e6:,.1f} MB)")
+
+
 data_app = typer.Typer(help="Build and inspect SFT datasets (reasoning + tool calling).", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 

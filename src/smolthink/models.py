@@ -379,7 +379,7 @@ class ModelRef:
         what = {"hf": "a transformers model directory", "adapter": "a PEFT adapter directory", "hub": "a Hugging Face Hub id"}
         raise ModelError(
             f"{self.ref!r} is {what[self.kind]}, but the llama.cpp backend needs a GGUF file: "
-            "run it with `--backend transformers` (GGUF export comes later)"
+            f"run it with `--backend transformers`, or convert it: smolthink export {self.ref} --format gguf"
         )
 
     def hf_source(self, progress: Progress = None) -> tuple[str, str | None]:

@@ -1,0 +1,351 @@
+"""Export a model for other runtimes: a merged transformers directory, or a GGUF file for llama.cpp.
+
+This module owns `smolthink export`:
+
+* loading any model reference (`smolthink.models.resolve_model`) in fp32 and merging a LoRA adapter into its base;
+* the transformers → GGUF conversion for the Llama architecture (the SmolLM2 family that smolthink trains),
+  following llama.cpp's `convert_hf_to_gguf.py` and written with the `gguf` package: hyper-parameters, tensor
+  names, the q/k rotary permutation, the GPT-2 BPE tokenizer metadata, and the chat template without the
+  transformers-only `{% generation %}` markers; weights as f16 or q8_0 (norms stay f32);
+* writing outputs safely: an existing output is refused unless `force`, and the new one is built beside it,
+  fsynced and moved into place with `os.replace`, so a failed export never leaves a half-written model.
+
+Heavy imports (torch, transformers, gguf, numpy) happen inside functions so that `smolthink --help` stays instant.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import time
+from collections.abc import Iterator
+from hashlib import sha256
+from pathlib import Path
+from typing import Any
+
+from smolthink.formats import chat_template, is_tool_aware
+# The cache's fsync/temporary-name helpers: exports follow the same write-then-rename rules.
+from smolthink.models import ModelError, Progress, _fsync, _fsync_tree, _temp_name, load_hf, resolve_model
+
+# Output format → quantizations it accepts (the first is the default). An hf export is always lossless fp32.
+FORMATS: dict[str, tuple[str, ...]] = {"gguf": ("f16", "q8_0"), "hf": ()}
+
+# llama.cpp picks its pre-tokenizer (the regex that splits text before BPE) by the name in `tokenizer.ggml.pre`.
+# convert_hf_to_gguf.py recognises a tokenizer by the hash of the token ids it gives for this text; a wrong
+# name would make llama.cpp tokenize differently from transformers, so unknown tokenizers are refused.
+_PRE_TOKENIZER_CHECK_TEXT = (
+    "\n \n\n \n\n\n \t \t\t \t\n  \n   \n    \n     \n🚀 (normal) 😶\u200d🌫️ (multiple emojis concatenated) ✅ 🦙🦙 3 33 "
+    "333 3333 33333 333333 3333333 33333333 3.3 3..3 3...3 កាន់តែពិសេសអាច😁 ?我想在apple工作1314151天～ ------======= "
+    "нещо на Български ''''''```````\"\"\"\"......!!!!!!?????? I've been 'told he's there, 'RE you sure? 'M not sure "
+    "I'll make it, 'D you like some tea? We'Ve a'lL"
+)
+_PRE_TOKENIZERS = {
+    "855059429035d75a914d1eda9f10a876752e281a054a7a3d421ef0533e5b6249": "smollm",  # SmolLM, SmolLM2
+}
+
+# `{% generation %}` / `{% endgeneration %}` with optional whitespace control: transformers-only tags that mark
+# the trained text; plain Jinja runtimes (llama.cpp's among them) fail on an unknown tag. Jinja comments are
+# matched first and kept as they are, so a comment that mentions the tags is not edited.
+_GENERATION_TAG = re.compile(r"(\{#.*?#\})|(?:\s*\{%-|\{%)\s*(?:end)?generation\s*(?:-%\}\s*|%\})", re.DOTALL)
+
+
+class ExportError(Exception):
+    """An export that cannot be done; the message is meant for the user."""
+
+
+# --------------------------------------------------------------------------------------------------- entry
+
+
+def export_model(
+    ref: str,
+    fmt: str,
+    quant: str | None = None,
+    out: Path | None = None,
+    force: bool = False,
+    progress: Progress = None,
+) -> Path:
+    """Export the model `ref` (merging a LoRA adapter into its base) and return the written path.
+
+    fmt "gguf": one GGUF file for llama.cpp, `quant` f16 (default) or q8_0. fmt "hf": a transformers directory
+    (fp32 safetensors, config, tokenizer with its chat template); `quant` must be None.
+    `out` defaults to `default_output(ref, fmt, quant)`; an existing `out` is replaced only when `force`.
+    """
+    if fmt not in FORMATS:
+        raise ExportError(f"unknown format {fmt!r}: choose one of {', '.join(FORMATS)}")
+    if fmt == "gguf":
+        quant = quant or FORMATS["gguf"][0]
+        if quant not in FORMATS["gguf"]:
+            raise ExportError(f"unknown quantization {quant!r} for gguf: choose one of {', '.join(FORMATS['gguf'])}")
+    elif quant is not None:
+        raise ExportError(f"--quant applies to --format gguf only; an {fmt} export is always fp32")
+    out = Path(out) if out is not None else default_output(ref, fmt, quant)
+    # Output mistakes are caught before the slow part, so they cost nothing.
+    _refuse_existing(out, force)
+    if not out.parent.is_dir():
+        raise ExportError(f"the output folder {out.parent} does not exist")
+
+    started = time.perf_counter()
+    model, tokenizer = _load_merged(ref, progress)
+    template = export_chat_template(tokenizer.chat_template)
+    if fmt == "gguf":
+        _check_gguf_support(ref, model.config)
+
+    tmp = _temp_name(out)
+    try:
+        if fmt == "gguf":
+            _write_gguf(model, tokenizer, strip_generation_tags(template), tmp, quant, name=_model_name(ref), progress=progress)
+            _fsync(tmp)
+        else:
+            _say(progress, f"writing the merged transformers directory → {out}")
+            tokenizer.chat_template = template  # transformers knows {% generation %}: keep it for further training
+            model.save_pretrained(tmp)
+            tokenizer.save_pretrained(tmp)
+            _fsync_tree(tmp)
+        _install(tmp, out, force)
+    finally:
+        if tmp.is_dir():
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            tmp.unlink(missing_ok=True)
+    _say(progress, f"exported in {time.perf_counter() - started:.0f} s")
+    return out
+
+
+def default_output(ref: str, fmt: str, quant: str | None) -> Path:
+    """Beside a local model (`runs/sft` → `runs/sft-f16.gguf`, `runs/sft-hf`), else in the current folder."""
+    suffix = f"-{quant}.gguf" if fmt == "gguf" else "-hf"
+    path = Path(ref).expanduser()
+    if path.exists():
+        return path.resolve().parent / (path.resolve().name + suffix)
+    return Path(ref.replace("/", "--") + suffix)  # the embedded model's name, or a Hub id "owner/name"
+
+
+def export_chat_template(own: str | None) -> str:
+    """The chat template an export carries: the model's own when it is tool-aware (as the chat backends decide),
+    else smolthink's. An hf export keeps it as it is; a GGUF gets it through `strip_generation_tags`."""
+    return own if is_tool_aware(own) else chat_template()
+
+
+def strip_generation_tags(template: str) -> str:
+    """`template` without {% generation %} / {% endgeneration %}, so that plain Jinja runtimes can render it.
+
+    Removing a tag with whitespace control (`{%- generation -%}`) also removes the whitespace it would have
+    stripped, so the text renders exactly as before.
+    """
+    return _GENERATION_TAG.sub(lambda match: match.group(1) or "", template)
+
+
+# -------------------------------------------------------------------------------------------------- loading
+
+
+def _say(progress: Progress, message: str) -> None:
+    if progress is not None:
+        progress(message)
+
+
+def _model_name(ref: str) -> str:
+    return Path(ref).name or ref
+
+
+def _refuse_existing(out: Path, force: bool) -> None:
+    if out.exists() and not force:
+        raise ExportError(f"{out} already exists: choose another --out, or pass --force to replace it")
+
+
+def _load_merged(ref: str, progress: Progress) -> tuple[Any, Any]:
+    """(fp32 model with any LoRA adapter merged into its weights, tokenizer)."""
+    import torch
+
+    try:
+        resolved = resolve_model(ref)
+        _say(progress, f"loading {ref} (fp32)")
+        model, tokenizer = load_hf(resolved, dtype=torch.float32, progress=progress)
+    except ModelError as e:
+        raise ExportError(str(e)) from e
+    if resolved.kind == "adapter":
+        _say(progress, "merging the LoRA adapter into the base weights")
+        # merge_and_unload adds B·A·scale to each adapted weight and returns the plain base-model class.
+        model = model.merge_and_unload()
+    model.eval()
+    return model, tokenizer
+
+
+def _check_gguf_support(ref: str, config: Any) -> None:
+    """Refuse what this converter would write wrongly, before writing anything."""
+    if config.model_type != "llama":
+        raise ExportError(
+            f"{ref!r} has the {config.model_type!r} architecture; GGUF export supports only llama "
+            "(the SmolLM2 family). Export it with --format hf instead (any architecture)."
+        )
+    rope = getattr(config, "rope_parameters", None) or {}
+    if rope.get("rope_type", "default") != "default":
+        # llama3/yarn/linear scaling need extra GGUF keys or tensors that this converter does not write.
+        raise ExportError(f"{ref!r} uses {rope['rope_type']!r} RoPE scaling; GGUF export supports only default RoPE")
+
+
+# ------------------------------------------------------------------------------------------------------ gguf
+
+
+def _write_gguf(model: Any, tokenizer: Any, template: str, path: Path, quant: str, *, name: str, progress: Progress) -> None:
+    import gguf
+
+    config = model.config
+    writer = gguf.GGUFWriter(path, gguf.MODEL_ARCH_NAMES[gguf.MODEL_ARCH.LLAMA])
+    writer.add_name(name)
+    file_type = {"f16": gguf.LlamaFileType.MOSTLY_F16, "q8_0": gguf.LlamaFileType.MOSTLY_Q8_0}[quant]
+    writer.add_file_type(file_type)
+    writer.add_quantization_version(gguf.GGML_QUANT_VERSION)
+    _add_hyperparameters(writer, config)
+    _add_tokenizer(writer, tokenizer, config.vocab_size)
+    writer.add_chat_template(template)
+
+    weight_type = {"f16": gguf.GGMLQuantizationType.F16, "q8_0": gguf.GGMLQuantizationType.Q8_0}[quant]
+    tensors = list(_gguf_tensors(model))
+    for done, (tensor_name, values) in enumerate(tensors, 1):
+        _say(progress, f"converting tensors to {quant}: {done}/{len(tensors)}")
+        # As convert_hf_to_gguf.py: 1-D tensors (norms) stay F32, they are tiny and precision-sensitive.
+        qtype = gguf.GGMLQuantizationType.F32 if values.ndim == 1 else weight_type
+        try:
+            data = gguf.quants.quantize(values, qtype)
+        except gguf.quants.QuantError:
+            # Q8_0 packs rows in blocks of 32 values; a row length that is not a multiple of 32 cannot be packed.
+            # convert_hf_to_gguf.py falls back to F16 for such tensors; so do we.
+            qtype = gguf.GGMLQuantizationType.F16
+            data = gguf.quants.quantize(values, qtype)
+        writer.add_tensor(tensor_name, data, raw_dtype=qtype)
+
+    _say(progress, f"writing {path.name}")
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+
+
+def _add_hyperparameters(writer: Any, config: Any) -> None:
+    head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
+    writer.add_vocab_size(config.vocab_size)
+    writer.add_context_length(config.max_position_embeddings)
+    writer.add_embedding_length(config.hidden_size)
+    writer.add_feed_forward_length(config.intermediate_size)
+    writer.add_block_count(config.num_hidden_layers)
+    writer.add_head_count(config.num_attention_heads)
+    writer.add_head_count_kv(config.num_key_value_heads)
+    writer.add_layer_norm_rms_eps(config.rms_norm_eps)
+    writer.add_rope_freq_base(config.rope_parameters["rope_theta"])
+    writer.add_rope_dimension_count(head_dim)
+    if head_dim != config.hidden_size // config.num_attention_heads:
+        # llama.cpp derives the head size from hidden_size / heads unless told otherwise.
+        writer.add_key_length(head_dim)
+        writer.add_value_length(head_dim)
+
+
+def _gguf_tensors(model: Any) -> Iterator[tuple[str, Any]]:
+    """(GGUF tensor name, fp32 numpy array in transformers' [out, in] layout) for every weight."""
+    import gguf
+    import numpy as np
+
+    config = model.config
+    names = gguf.get_tensor_name_map(gguf.MODEL_ARCH.LLAMA, config.num_hidden_layers)
+    for hf_name, tensor in model.state_dict().items():
+        if hf_name == "lm_head.weight" and config.tie_word_embeddings:
+            continue  # tied: the same matrix as token_embd; llama.cpp uses token_embd when output.weight is absent
+        gguf_name = names.get_name(hf_name, try_suffixes=(".weight", ".bias"))
+        if gguf_name is None:
+            raise ExportError(f"no GGUF name for the tensor {hf_name!r}: this Llama variant is not supported")
+        values = tensor.detach().to("cpu").float().numpy()
+        # transformers rotates q/k with rotate_half (pairs dimension i with i + d/2); llama.cpp's llama rope
+        # pairs neighbouring dimensions (2i, 2i+1). Reorder each head's rows so the same pairs rotate together.
+        if hf_name.endswith(("self_attn.q_proj.weight", "self_attn.q_proj.bias")):
+            values = _permute_for_rope(values, config.num_attention_heads)
+        elif hf_name.endswith(("self_attn.k_proj.weight", "self_attn.k_proj.bias")):
+            values = _permute_for_rope(values, config.num_key_value_heads)
+        yield gguf_name, np.ascontiguousarray(values)
+
+
+def _permute_for_rope(weights: Any, n_head: int) -> Any:
+    """convert_hf_to_gguf.py's LlamaModel.permute: rows of each head from [half 1, half 2] to interleaved."""
+    return weights.reshape(n_head, 2, weights.shape[0] // n_head // 2, *weights.shape[1:]).swapaxes(1, 2).reshape(weights.shape)
+
+
+def _add_tokenizer(writer: Any, tokenizer: Any, n_vocab: int) -> None:
+    """GPT-2 style BPE metadata, as convert_hf_to_gguf.py's get_vocab_base / _set_vocab_gpt2 write it."""
+    import gguf
+
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is None:
+        raise ExportError("GGUF export needs a fast (tokenizers) tokenizer with a tokenizer.json")
+    spec = json.loads(backend.to_str())
+    if spec["model"]["type"] != "BPE":
+        raise ExportError(f"GGUF export supports BPE tokenizers only, not {spec['model']['type']}")
+    token_hash = sha256(str(tokenizer.encode(_PRE_TOKENIZER_CHECK_TEXT)).encode()).hexdigest()
+    if token_hash not in _PRE_TOKENIZERS:
+        raise ExportError(
+            "GGUF export knows the SmolLM2 tokenizer only, and this tokenizer splits text differently "
+            "(llama.cpp would tokenize it wrongly): export with --format hf instead"
+        )
+
+    vocab = tokenizer.get_vocab()  # token text (byte-level alphabet, 'Ġ' for a space) → id, added tokens included
+    if max(vocab.values()) >= n_vocab:
+        raise ExportError(f"the tokenizer has ids up to {max(vocab.values())} but the model only {n_vocab} embeddings")
+    by_id = {i: token for token, i in vocab.items()}
+    added = tokenizer.added_tokens_decoder
+    tokens: list[str] = []
+    types: list[int] = []
+    for i in range(n_vocab):
+        if i not in by_id:  # embedding rows without a token (a vocabulary padded to a round size)
+            tokens.append(f"[PAD{i}]")
+            types.append(gguf.TokenType.UNUSED)
+            continue
+        token = by_id[i]
+        tokens.append(token)
+        if i not in added:
+            types.append(gguf.TokenType.NORMAL)
+        elif added[i].special or (token.startswith("<|") and token.endswith("|>")):
+            types.append(gguf.TokenType.CONTROL)  # never produced from text, rendered only with special=True
+        else:
+            types.append(gguf.TokenType.USER_DEFINED)
+
+    # tokenizers stores merges as pairs; GGUF as "left right" with any space inside a part written as
+    # chr(ord(" ") + 256), as gguf.SpecialVocab does (byte-level BPE tokens contain no spaces, so usually a no-op).
+    merges = [
+        pair if isinstance(pair, str) else " ".join(part.replace(" ", chr(ord(" ") + 256)) for part in pair)
+        for pair in spec["model"]["merges"]
+    ]
+
+    writer.add_tokenizer_model("gpt2")
+    writer.add_tokenizer_pre(_PRE_TOKENIZERS[token_hash])
+    writer.add_token_list(tokens)
+    writer.add_token_types(types)
+    writer.add_token_merges(merges)
+    for kind in ("bos", "eos", "unk", "pad"):
+        token_id = getattr(tokenizer, f"{kind}_token_id")
+        if token_id is not None:
+            getattr(writer, f"add_{kind}_token_id")(token_id)
+    # Whether encoding adds BOS/EOS is the tokenizer's behaviour (its post-processor); ask it rather than
+    # reading config flags. SmolLM2 adds neither.
+    probe = tokenizer("a")["input_ids"]
+    writer.add_add_bos_token(tokenizer.bos_token_id is not None and probe[0] == tokenizer.bos_token_id)
+    writer.add_add_eos_token(tokenizer.eos_token_id is not None and probe[-1] == tokenizer.eos_token_id)
+
+
+# ---------------------------------------------------------------------------------------------------- output
+
+
+def _install(tmp: Path, out: Path, force: bool) -> None:
+    """Move the finished export `tmp` to `out` (replacing what is there only when `force`), durably."""
+    _refuse_existing(out, force)  # again: something may have appeared there while we converted
+    if out.exists() and (out.is_dir() or tmp.is_dir()):
+        # os.replace swaps a file for a file atomically but cannot replace a directory that has files in it,
+        # nor a file with a directory: move the old one aside first, delete it once the new one is in place.
+        trash = out.with_name(f".{out.name}.old-{os.getpid()}")
+        os.rename(out, trash)
+        os.replace(tmp, out)
+        if trash.is_dir():
+            shutil.rmtree(trash)
+        else:
+            trash.unlink()
+    else:
+        os.replace(tmp, out)
+    _fsync(out.parent)
