@@ -208,6 +208,7 @@ def eval_(
     suite: Annotated[str, typer.Option("--suite", help="default (all) | bfcl | reasoning | compliance")] = "default",
     limit: Annotated[Optional[int], typer.Option("--limit", help="Cases per category.", min=1)] = None,
     categories: Annotated[Optional[str], typer.Option("--categories", help="BFCL categories, comma-separated (default: simple_python,multiple,parallel,parallel_multiple,irrelevance).")] = None,
+    tasks: Annotated[Optional[str], typer.Option("--tasks", help="Reasoning tasks, comma-separated: gym/<task> or synthetic/<task> (default: the easy gym tasks and every synthetic task).")] = None,
     out: Annotated[Path, typer.Option("--out", "-o", help="Run directory: generations cache, results.json, report.md, report.html.")] = Path("runs/eval"),
     backend: BackendOpt = "auto",
     think: ThinkOpt = True,
@@ -221,7 +222,8 @@ def eval_(
     from smolthink.models import ModelError
 
     options = EvalOptions(suite=suite, limit=limit, enable_thinking=think, batch_size=batch_size,
-                          bfcl_categories=[c.strip() for c in categories.split(",") if c.strip()] if categories else None)
+                          bfcl_categories=[c.strip() for c in categories.split(",") if c.strip()] if categories else None,
+                          reasoning_tasks=[t.strip() for t in tasks.split(",") if t.strip()] if tasks else None)
     try:
         cases = load_cases(options)
     except (ValueError, ImportError) as e:

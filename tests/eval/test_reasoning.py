@@ -258,3 +258,14 @@ def test_eval_questions_are_not_training_questions():
     more = load_cases(limit=100, gym_tasks=[], synthetic_tasks=["reverse", "unit_conversion"])
     assert len(more) == 200 and not {c.messages[0]["content"] for c in more} & training
     assert max(int(c.id.rsplit(":", 1)[1]) for c in more) > 100
+
+
+def test_task_selection_picks_exactly_the_named_tasks():
+    from smolthink.eval.reasoning import load_cases, split_tasks
+
+    gyms, synths = split_tasks(["gym/chain_sum", "synthetic/arithmetic"])
+    cases = load_cases(limit=2, gym_tasks=gyms, synthetic_tasks=synths)
+    assert sorted({c.category for c in cases}) == ["gym/chain_sum", "synthetic/arithmetic"] and len(cases) == 4
+    assert split_tasks(None) == (None, None)
+    with pytest.raises(ValueError, match="gym/<task> or synthetic/<task>"):
+        split_tasks(["chain_sum"])

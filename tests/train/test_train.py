@@ -210,3 +210,16 @@ def test_other_architectures_train(tmp_path, smollm2_tokenizer, tiny_data, kind)
     assert len([k for k in seen if k[0] == "short"]) == 3 and all(v == v for v in seen.values())
     model, _ = load_hf(resolve_model(str(run)))
     assert type(model).__name__.startswith("Qwen3Moe" if kind == "moe" else "SmolLM3")
+
+
+def test_cli_train_reports_recipe_errors_with_exit_code_2(tmp_path, tiny_model_dir, tiny_data):
+    from typer.testing import CliRunner
+
+    from smolthink.cli import app
+
+    recipe = write_recipe(tmp_path / "r.yaml", tiny_model_dir, tiny_data)
+    result = CliRunner().invoke(app, ["train", str(recipe), "--out", str(tmp_path / "o"), "--set", "phases.0.max_step=3"])
+    assert result.exit_code == 2
+    assert "did you mean 'max_steps'" in result.output
+    result = CliRunner().invoke(app, ["train", str(tmp_path / "missing.yaml")])
+    assert result.exit_code == 2 and "recipe file not found" in result.output

@@ -83,6 +83,19 @@ def _question(ex: Any) -> str:
     return next(m["content"] for m in ex.messages if m["role"] == "user")
 
 
+def split_tasks(names: Sequence[str] | None) -> tuple[list[str] | None, list[str] | None]:
+    """["gym/chain_sum", "synthetic/arithmetic"] → (gym tasks, synthetic tasks); None keeps both defaults."""
+    if not names:
+        return None, None
+    gyms, synths = [], []
+    for name in names:
+        prefix, sep, task = name.partition("/")
+        if not sep or prefix not in ("gym", "synthetic") or not task:
+            raise ValueError(f"reasoning task {name!r}: write gym/<task> or synthetic/<task>")
+        (gyms if prefix == "gym" else synths).append(task)
+    return gyms, synths
+
+
 def load_cases(
     *,
     limit: int | None = None,

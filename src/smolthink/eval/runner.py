@@ -31,6 +31,7 @@ class EvalOptions:
     suite: str = "default"
     limit: int | None = None  # cases per category
     bfcl_categories: list[str] | None = None
+    reasoning_tasks: list[str] | None = None  # "gym/<task>" or "synthetic/<task>"; None: the default set
     enable_thinking: bool = True
     batch_size: int = 8  # transformers backend only; llama.cpp generates one prompt at a time
     max_new_tokens: dict[str, int] = field(default_factory=lambda: dict(MAX_NEW_TOKENS))
@@ -53,7 +54,9 @@ def load_cases(options: EvalOptions) -> list[Case]:
         elif name == "reasoning":
             from smolthink.eval import reasoning
 
-            cases += reasoning.load_cases(limit=options.limit, enable_thinking=options.enable_thinking)
+            gym_tasks, synthetic_tasks = reasoning.split_tasks(options.reasoning_tasks)
+            cases += reasoning.load_cases(limit=options.limit, enable_thinking=options.enable_thinking,
+                                          gym_tasks=gym_tasks, synthetic_tasks=synthetic_tasks)
         else:
             from smolthink.eval import compliance
 

@@ -49,6 +49,12 @@ def _precision(choice: str) -> str:
     """'bf16' or 'fp32' for this machine: bf16 where the hardware runs bf16 matmuls natively (and so faster)."""
     import torch
 
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        # The master-weight hooks take each gradient before DDP/FSDP could reduce it across processes.
+        if choice == "bf16":
+            raise ConfigError("precision bf16 (fp32 master weights) runs in one process; use precision: fp32 "
+                              "under accelerate launch / torchrun")
+        return "fp32"
     if choice != "auto":
         return choice
     if torch.cuda.is_available():
