@@ -108,3 +108,26 @@ def test_eval_end_to_end_on_the_real_model_writes_the_report(tmp_path):
     assert suites["bfcl"]["overall"]["n"] == 2 and suites["compliance"]["overall"]["n"] == 2
     assert "compliance" in results["model"]["compliance_stats"]
     assert (out / "report.html").stat().st_size > 10_000 and (out / "bfcl.png").is_file()
+
+
+def test_cached_generations_of_other_weights_at_the_same_path_are_not_reused(tiny_model_dir, tmp_path):
+    import shutil
+
+    model = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, model)
+    out = tmp_path / "ev"
+    args = ["eval", "--model", str(model), "--suite", "bfcl", "--categories", "irrelevance", "--limit", "1",
+            "--out", str(out), "--batch-size", "1"]
+    assert runner.invoke(app, args, catch_exceptions=False).exit_code == 0
+    (gens,) = list(out.glob("*/generations.jsonl"))
+    first = [json.loads(line)["raw"] for line in gens.read_text().splitlines()]
+    # "retrain" into the same directory: the weights file changes
+    weights = model / "model.safetensors"
+    weights.write_bytes(weights.read_bytes())
+    import os
+
+    os.utime(weights, ns=(weights.stat().st_atime_ns, weights.stat().st_mtime_ns + 10**9))
+    result = runner.invoke(app, args, catch_exceptions=False)
+    assert result.exit_code == 0 and "model files changed" in " ".join(result.output.split())
+    assert [json.loads(line)["raw"] for line in gens.read_text().splitlines()] == first  # regenerated (same weights bytes here, so the same text) …
+    assert len(list(gens.parent.glob("generations.*.stale.jsonl"))) == 1  # … and the old cache kept aside

@@ -203,6 +203,29 @@ def compliance_stats(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return compliance.summarize(checks) if checks else {}
 
 
+def weights_fingerprint(ref: str | None) -> str:
+    """Name, size and mtime of a local model's files: retraining or re-exporting into the same path changes it."""
+    path = Path(ref) if ref else None
+    if path is None or not path.exists():
+        return ref or "smollm2-135m"  # embedded models and hub ids: the name is the identity
+    files = [path] if path.is_file() else sorted(p for p in path.iterdir() if p.is_file())
+    stats = [(p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in files]
+    return hashlib.sha1(json.dumps(stats).encode()).hexdigest()
+
+
+def _forget_other_weights(folder: Path, ref: str | None, status: Callable[[str], None] | None) -> None:
+    """Cached generations belong to one set of weights; those of earlier weights at the same path move aside."""
+    marker, cache = folder / "weights.txt", folder / "generations.jsonl"
+    fingerprint = weights_fingerprint(ref)
+    if cache.is_file() and (not marker.is_file() or marker.read_text(encoding="utf-8") != fingerprint):
+        stale = cache.with_name(f"generations.{int(time.time())}.stale.jsonl")
+        cache.rename(stale)
+        if status:
+            status(f"{ref}: the model files changed since the cached generations; kept them as {stale.name}")
+    folder.mkdir(parents=True, exist_ok=True)
+    marker.write_text(fingerprint, encoding="utf-8")
+
+
 def evaluate_model(
     ref: str | None,
     backend_name: str,
@@ -217,7 +240,9 @@ def evaluate_model(
 
     backend = load_backend(ref, backend_name, progress=status)
     started = time.perf_counter()
-    generations = generate(backend, cases, out / model_tag(ref or "smollm2-135m") / "generations.jsonl", options, progress)
+    folder = out / model_tag(ref or "smollm2-135m")
+    _forget_other_weights(folder, ref, status)
+    generations = generate(backend, cases, folder / "generations.jsonl", options, progress)
     rows = score(cases, generations)
     result = {
         "ref": ref or "smollm2-135m",
