@@ -171,15 +171,18 @@ def child(args: argparse.Namespace) -> None:
         result = run_trl(args.steps, tuned=args.child == "trl-tuned")
     elif args.child == "smolthink":
         result = run_smolthink(args.steps)
+    elif args.child.startswith("make-"):
+        result = {"path": str(random_model(args.child[len("make-"):]))}
     else:
+        # a separate process from the one that made the model, so building it does not count in the peak
         shape, method = args.child.split("-", 1)
-        result = run_smolthink(2, model=str(random_model(shape)), method=method, rows=1, measure_val=False)
+        result = run_smolthink(2, model=args.model, method=method, rows=1, measure_val=False)
         result["run"] = f"SmolLM2-{shape} shape, {method}"
     print("RESULT " + json.dumps(result))
 
 
-def spawn(name: str, steps: int) -> dict:
-    proc = subprocess.run([sys.executable, __file__, "--child", name, "--steps", str(steps)], capture_output=True,
+def spawn(name: str, steps: int, *extra: str) -> dict:
+    proc = subprocess.run([sys.executable, __file__, "--child", name, "--steps", str(steps), *extra], capture_output=True,
                           text=True, env={**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"})
     lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
     if proc.returncode != 0 or not lines:
@@ -192,6 +195,7 @@ def main() -> None:
     parser.add_argument("what", nargs="?", choices=["speed", "memory"], default="speed")
     parser.add_argument("--steps", type=int, default=12)
     parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--model", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         return child(args)
@@ -213,7 +217,8 @@ def main() -> None:
         print(json.dumps({"trl": trl, "trl_tuned": tuned, "smolthink": smol}))
     else:
         for name in ("360m-full", "1.7b-lora"):
-            r = spawn(name, 2)
+            model = spawn("make-" + name.split("-")[0], 0)["path"]
+            r = spawn(name, 2, "--model", model)
             print(f"{r['run']:32s} peak RSS {r['peak_rss_gib']:.2f} GiB, {r['ms_per_step'] / 1000:.1f} s/step "
                   f"({r['tokens_per_s']:.0f} tok/s)")
 

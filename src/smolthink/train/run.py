@@ -150,8 +150,12 @@ def prepare_tokenizer(tokenizer: Any) -> Any:
     return tokenizer
 
 
-def load_start(resolved: Resolved, index: int, progress: Callable[[str], None]) -> tuple[Any, Any]:
-    """The model a phase starts from: the recipe's model for the first, the previous phase's final weights after."""
+def load_start(resolved: Resolved, index: int, progress: Callable[[str], None], precision: str = "fp32") -> tuple[Any, Any]:
+    """The model a phase starts from: the recipe's model for the first, the previous phase's final weights after.
+
+    Full fine-tuning loads fp32 (the master weights are made from it); LoRA in bf16 loads the frozen base straight
+    in bf16, which halves the peak memory of loading a large base.
+    """
     import torch
 
     from smolthink.models import load_hf, resolve_model
@@ -159,7 +163,8 @@ def load_start(resolved: Resolved, index: int, progress: Callable[[str], None]) 
     recipe = resolved.recipe
     previous = resolved.out / resolved.phases[index - 1].name / "final" if index > 0 else None
     start = str(previous) if previous is not None and recipe.method == "full" else recipe.model
-    base_model, tokenizer = load_hf(resolve_model(start), dtype=torch.float32, progress=progress)
+    dtype = torch.bfloat16 if recipe.method == "lora" and precision == "bf16" else torch.float32
+    base_model, tokenizer = load_hf(resolve_model(start), dtype=dtype, progress=progress)
     tokenizer = prepare_tokenizer(tokenizer)
     if recipe.method == "full":
         model = base_model
@@ -358,13 +363,16 @@ def train(recipe_path: str | Path, *, out: str | Path | None = None, overrides: 
     out.mkdir(parents=True, exist_ok=True)
     _write_json(saved, config)
     say = lambda msg: console.print(f"[dim]{msg}[/]")  # noqa: E731
+    trained = False
     for index, phase in enumerate(resolved.phases):
         final = out / phase.name / "final"
         if (final / DONE_FILE).is_file():
             console.print(f"[dim]phase {phase.name}: already done ({final})[/]")
             continue
         run_phase(resolved, index, data, console, say, resume)
-    install_final(resolved, say)
+        trained = True
+    if trained or not any((out / name).is_file() for name in ("config.json", "adapter_config.json")):
+        install_final(resolved, say)  # a finished run resumed again keeps its files (and their mtimes) as they are
     curve = loss_curve(out / "metrics.jsonl", out) if (out / "metrics.jsonl").is_file() else None
     console.print(f"[bold green]trained[/] {out}" + (f"  (loss curve: {curve})" if curve else ""))
     return out
@@ -386,15 +394,17 @@ def _changed_keys(before: dict[str, Any], after: dict[str, Any], prefix: str = "
 
 def run_phase(resolved: Resolved, index: int, data: DataSource, console: Console, say: Callable[[str], None],
               resume: bool) -> None:
-    from datasets import load_from_disk
+    from datasets import disable_progress_bars, load_from_disk
     from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
     from smolthink.train.packing import PackedCollator, pack, restore_attention, use_packed_attention
     from smolthink.train.trainer import MasterWeights, SmolTrainer, SyncMasters, complete_checkpoints
 
+    disable_progress_bars()  # packing maps are quick; our own bar follows
     phase: PhaseConfig = resolved.phases[index]
     phase_dir = resolved.out / phase.name
-    model, tokenizer = load_start(resolved, index, say)
+    precision = _precision(resolved.recipe.precision)
+    model, tokenizer = load_start(resolved, index, say, precision)
     if index == 0:
         check_tokenizer(tokenizer, data)
     built = load_from_disk(str(data.folder / (phase.data_phase or phase.name)))
@@ -403,11 +413,11 @@ def run_phase(resolved: Resolved, index: int, data: DataSource, console: Console
     eval_rows = None
     if getattr(phase.eval_strategy, "value", phase.eval_strategy) != "no" and "validation" in built:
         eval_rows = pack(built["validation"].select_columns(columns), phase.max_length, phase.seed)
-    precision = _precision(resolved.recipe.precision)
     if "8bit" in str(getattr(phase.optim, "value", phase.optim)) and not _bitsandbytes_runs():
         say(f"phase {phase.name}: {phase.optim} needs bitsandbytes on CUDA; using fused AdamW instead")
         phase.optim = "adamw_torch_fused"
     use_packed_attention(model)
+    model.to(phase.device)  # before the fp32 masters are made, so they live beside their parameters
     master = MasterWeights(model) if precision == "bf16" else None
     trainer = SmolTrainer(
         model=model, args=phase, train_dataset=train_rows, eval_dataset=eval_rows, processing_class=tokenizer,
