@@ -14,7 +14,8 @@ training losses and the loss on the same 48 validation windows after training, t
 learning.
 
 memory: random-weight models with the real SmolLM2-360M and -1.7B shapes (the Hub is unreachable here), two
-optimizer steps of rows of 832 tokens, peak RSS of the training process.
+optimizer steps of rows of 832 tokens, peak RSS of the training process (full 360M with AdamW and with Adafactor,
+whose factored statistics take a fraction of AdamW's two fp32 moments).
 """
 
 from __future__ import annotations
@@ -113,7 +114,7 @@ def run_trl(steps: int, tuned: bool = False) -> dict:
 
 
 def run_smolthink(steps: int, model: str = "smollm2-135m", method: str = "full", rows: int = 4,
-                  data: Path = DATA, measure_val: bool = True) -> dict:
+                  data: Path = DATA, measure_val: bool = True, optim: str = "adamw_torch_fused") -> dict:
     from io import StringIO
 
     from rich.console import Console
@@ -126,7 +127,7 @@ def run_smolthink(steps: int, model: str = "smollm2-135m", method: str = "full",
               "lora": {"r": 16, "alpha": 32, "dropout": 0.0, "target_modules": "all-linear"},
               "defaults": {"per_device_train_batch_size": rows, "gradient_accumulation_steps": 1,
                            "learning_rate": 2e-4, "lr_scheduler_type": "linear", "warmup_steps": 0,
-                           "logging_steps": 1, "save_strategy": "no", "seed": 42},
+                           "logging_steps": 1, "save_strategy": "no", "seed": 42, "optim": optim},
               "phases": [{"name": "phase1", "max_steps": steps + 1}]}
     path = out.parent / "recipe.yaml"
     path.write_text(yaml.safe_dump(recipe))
@@ -175,9 +176,9 @@ def child(args: argparse.Namespace) -> None:
         result = {"path": str(random_model(args.child[len("make-"):]))}
     else:
         # a separate process from the one that made the model, so building it does not count in the peak
-        shape, method = args.child.split("-", 1)
-        result = run_smolthink(2, model=args.model, method=method, rows=1, measure_val=False)
-        result["run"] = f"SmolLM2-{shape} shape, {method}"
+        shape, method, optim = args.child.split("-")
+        result = run_smolthink(2, model=args.model, method=method, rows=1, measure_val=False, optim=optim)
+        result["run"] = f"SmolLM2-{shape} shape, {method}, {optim}"
     print("RESULT " + json.dumps(result))
 
 
@@ -216,7 +217,7 @@ def main() -> None:
                   f"validation loss ratio {smol['val_loss'] / base['val_loss']:.4f}")
         print(json.dumps({"trl": trl, "trl_tuned": tuned, "smolthink": smol}))
     else:
-        for name in ("360m-full", "1.7b-lora"):
+        for name in ("360m-full-adamw_torch_fused", "360m-full-adafactor", "1.7b-lora-adamw_torch_fused"):
             model = spawn("make-" + name.split("-")[0], 0)["path"]
             r = spawn(name, 2, "--model", model)
             print(f"{r['run']:32s} peak RSS {r['peak_rss_gib']:.2f} GiB, {r['ms_per_step'] / 1000:.1f} s/step "

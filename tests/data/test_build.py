@@ -256,3 +256,20 @@ def test_shipped_default_recipe_builds_end_to_end(tmp_path):
     rows = load_conversations(out, "train")
     assert any(m.get("tool_calls") for r in rows for m in r["messages"]) and any(r["tools"] for r in rows)
     assert all(m.get("reasoning") for r in rows for m in r["messages"] if m["role"] == "assistant")
+
+
+def test_no_think_fraction_renders_a_seeded_share_without_reasoning(tmp_path):
+    from datasets import load_from_disk
+
+    src = write_jsonl(tmp_path / "chats.jsonl", local_rows())
+    with_reasoning = build(small_recipe(src), tmp_path / "a")
+    mixed = build(small_recipe(src, no_think_fraction=0.5), tmp_path / "b")
+    assert with_reasoning["no_think_examples"] == {"train": 0, "validation": 0}
+    n = mixed["no_think_examples"]["train"]
+    assert 0 < n < mixed["splits"]["train"]
+    a = load_from_disk(str(tmp_path / "a" / "p2"))["train"]
+    b = load_from_disk(str(tmp_path / "b" / "p2"))["train"]
+    empty_think = [i for i, ids in enumerate(b["input_ids"]) if ids != a["input_ids"][i]]
+    assert len(empty_think) >= n - 2  # examples without reasoning render the same either way
+    with pytest.raises(Exception, match="no_think_fraction"):
+        small_recipe(src, no_think_fraction=1.5)

@@ -94,6 +94,14 @@ def _select(kept: dict[str, list[Example]], recipe: DataRecipe) -> dict[str, lis
     return chosen
 
 
+def _thinking_modes(recipe: DataRecipe, split: str, n: int) -> list[bool]:
+    """Per example: render with thinking (True) or in no-think mode; a seeded `no_think_fraction` of them in no-think."""
+    if not recipe.enable_thinking:
+        return [False] * n
+    rng = random.Random(f"{recipe.seed}:no_think:{split}")
+    return [rng.random() >= recipe.no_think_fraction for _ in range(n)]
+
+
 def _hash_rows(rows: list[dict[str, Any]]) -> str:
     h = hashlib.sha256()
     for row in rows:
@@ -183,7 +191,8 @@ def build(recipe: DataRecipe, out: str | Path, *, overwrite: bool = False, conso
                 (ex, ids, mask)
                 for ex, (ids, mask) in zip(
                     examples,
-                    tokenize_conversations(tokenizer, ((ex.messages, ex.tools) for ex in examples), enable_thinking=recipe.enable_thinking),
+                    tokenize_conversations(tokenizer, ((ex.messages, ex.tools, thinking) for ex, thinking in
+                                                       zip(examples, _thinking_modes(recipe, split, len(examples))))),
                 )
             ]
             for split, examples in splits.items()
@@ -218,6 +227,7 @@ def build(recipe: DataRecipe, out: str | Path, *, overwrite: bool = False, conso
             "recipe": to_dict(recipe),
             "sources": stats,
             "splits": {s: len(e) for s, e in splits.items()},
+            "no_think_examples": {s: _thinking_modes(recipe, s, len(e)).count(False) for s, e in splits.items()},
             "phases": phases,
             "hashes": {s: _hash_rows(r) for s, r in rows.items()},
             "quarantined": sum(sum(s["rejected"].values()) for s in stats.values()),

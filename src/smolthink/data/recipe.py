@@ -61,6 +61,9 @@ class DataRecipe:
     max_turns: int = 32  # drop conversations with more messages
     dedup: Dedup = field(default_factory=Dedup)
     enable_thinking: bool = True
+    # Share of examples rendered in no-think mode (reasoning dropped, empty think block), so a tuned model still
+    # obeys /no_think; the rest are rendered with their reasoning. Chosen per example with a seeded RNG.
+    no_think_fraction: float = 0.0
     tokenizer: str = "smollm2-135m"  # a model reference whose tokenizer tokenizes the data
 
     def __post_init__(self) -> None:
@@ -69,6 +72,8 @@ class DataRecipe:
             raise ConfigError(f"source names must be unique, got {names}")
         if not self.sources:
             raise ConfigError("a recipe needs at least one source")
+        if not 0 <= self.no_think_fraction <= 1:
+            raise ConfigError(f"no_think_fraction must be a fraction in [0, 1], got {self.no_think_fraction}")
         if not 0 <= self.validation < 1:
             raise ConfigError(f"validation must be a fraction in [0, 1), got {self.validation}")
         for s in self.sources:

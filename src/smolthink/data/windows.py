@@ -27,17 +27,18 @@ def tokenize_conversation(
 
 def tokenize_conversations(
     tokenizer: Any,
-    conversations: Iterable[tuple[list[dict[str, Any]], list[dict[str, Any]] | None]],
+    conversations: Iterable[tuple[Any, ...]],
     *,
     enable_thinking: bool = True,
     template: str | None = None,
     batch_size: int = 512,
 ) -> Iterator[tuple[list[int], list[int]]]:
-    """(input_ids, assistant_mask) per (messages, tools), in order. Texts are tokenized in batches: the Rust
-    tokenizer encodes a batch several times faster than one text at a time."""
+    """(input_ids, assistant_mask) per (messages, tools) or (messages, tools, enable_thinking), in order. Texts are
+    tokenized in batches: the Rust tokenizer encodes a batch several times faster than one text at a time."""
     batch: list[tuple[str, list[tuple[int, int]]]] = []
-    for messages, tools in conversations:
-        batch.append(render_spans(messages, tools, enable_thinking=enable_thinking, template=template))
+    for messages, tools, *mode in conversations:
+        thinking = mode[0] if mode else enable_thinking
+        batch.append(render_spans(messages, tools, enable_thinking=thinking, template=template))
         if len(batch) == batch_size:
             yield from _encode(tokenizer, batch)
             batch = []

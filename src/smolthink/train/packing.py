@@ -35,11 +35,11 @@ def pack(dataset: Any, max_length: int, seed: int) -> Any:
     dataset = dataset.map(
         lambda ex: {"labels": labels_from_masks(ex["input_ids"], ex["assistant_masks"])},
         remove_columns=[c for c in dataset.column_names if c != "input_ids"],
-        desc=None,
+        keep_in_memory=True,  # no cache files written into the user's data directory
     )
     # Shuffle first: the packer works on blocks of the dataset, and a row should mix sources and lengths.
-    dataset = dataset.shuffle(seed=seed).flatten_indices()
-    return pack_dataset(dataset, max_length, strategy="bfd")
+    dataset = dataset.shuffle(seed=seed, keep_in_memory=True).flatten_indices(keep_in_memory=True)
+    return pack_dataset(dataset, max_length, strategy="bfd", map_kwargs={"keep_in_memory": True})
 
 
 @dataclass
