@@ -90,11 +90,13 @@ def run_trl(steps: int, tuned: bool = False) -> dict:
     model, tokenizer = load_hf(resolve_model("smollm2-135m"), dtype=torch.float32)
     tokenizer = prepare_tokenizer(tokenizer)
     data = windows("train", N_TRAIN)
+    speed = {"padding_free": True, "gradient_checkpointing": False, "max_length": None} if tuned else {"max_length": 832}
     args = SFTConfig(output_dir=tempfile.mkdtemp(), per_device_train_batch_size=8, max_steps=steps + 1,
                      learning_rate=2e-4, logging_steps=1, save_strategy="no", report_to="none", bf16=False,
-                     disable_tqdm=True, max_length=832, seed=42,
+                     disable_tqdm=True, seed=42,
                      # "tuned": TRL's own speed options, padding-free batches and no activation recomputation
-                     **({"padding_free": True, "gradient_checkpointing": False} if tuned else {}))
+                     # (TRL requires max_length=None there; the windows are ≤ 832 tokens already)
+                     **speed)
     trainer = SFTTrainer(model=model, args=args, train_dataset=data, processing_class=tokenizer)
     timer = StepTimer()
     trainer.add_callback(timer.callback)
