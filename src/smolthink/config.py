@@ -124,7 +124,7 @@ def _convert(tp: Any, value: Any, where: str) -> Any:
         return value
     if tp is float:
         if isinstance(value, str):
-            value = _float_or_none(value)  # YAML 1.1 reads 2e-4 (no dot) as a string
+            value = _float_or_text(value)  # YAML 1.1 reads 2e-4 (no dot) as a string
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ConfigError(f"{where}: expected a number, got {value!r}")
         return float(value)
@@ -139,7 +139,7 @@ def _convert(tp: Any, value: Any, where: str) -> Any:
     return value
 
 
-def _float_or_none(text: str) -> Any:
+def _float_or_text(text: str) -> Any:
     try:
         return float(text)
     except ValueError:

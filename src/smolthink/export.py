@@ -16,7 +16,6 @@ Heavy imports (torch, transformers, gguf, numpy) happen inside functions so that
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import time
@@ -27,7 +26,7 @@ from typing import Any
 
 from smolthink.formats import chat_template, is_tool_aware
 # The cache's fsync/temporary-name helpers: exports follow the same write-then-rename rules.
-from smolthink.models import ModelError, Progress, _fsync, _fsync_tree, _temp_name, load_hf, resolve_model
+from smolthink.models import ModelError, Progress, fsync_path, fsync_tree, load_hf, replace_path, resolve_model, temp_name
 
 # Output format → quantizations it accepts (the first is the default). An hf export is always lossless fp32.
 FORMATS: dict[str, tuple[str, ...]] = {"gguf": ("f16", "q8_0"), "hf": ()}
@@ -92,17 +91,17 @@ def export_model(
     if fmt == "gguf":
         _check_gguf_support(ref, model.config)
 
-    tmp = _temp_name(out)
+    tmp = temp_name(out)
     try:
         if fmt == "gguf":
             _write_gguf(model, tokenizer, strip_generation_tags(template), tmp, quant, name=_model_name(ref), progress=progress)
-            _fsync(tmp)
+            fsync_path(tmp)
         else:
             _say(progress, f"writing the merged transformers directory → {out}")
             tokenizer.chat_template = template  # transformers knows {% generation %}: keep it for further training
             model.save_pretrained(tmp)
             tokenizer.save_pretrained(tmp)
-            _fsync_tree(tmp)
+            fsync_tree(tmp)
         _install(tmp, out, force)
     finally:
         if tmp.is_dir():
@@ -336,16 +335,4 @@ def _add_tokenizer(writer: Any, tokenizer: Any, n_vocab: int) -> None:
 def _install(tmp: Path, out: Path, force: bool) -> None:
     """Move the finished export `tmp` to `out` (replacing what is there only when `force`), durably."""
     _refuse_existing(out, force)  # again: something may have appeared there while we converted
-    if out.exists() and (out.is_dir() or tmp.is_dir()):
-        # os.replace swaps a file for a file atomically but cannot replace a directory that has files in it,
-        # nor a file with a directory: move the old one aside first, delete it once the new one is in place.
-        trash = out.with_name(f".{out.name}.old-{os.getpid()}")
-        os.rename(out, trash)
-        os.replace(tmp, out)
-        if trash.is_dir():
-            shutil.rmtree(trash)
-        else:
-            trash.unlink()
-    else:
-        os.replace(tmp, out)
-    _fsync(out.parent)
+    replace_path(tmp, out)

@@ -142,7 +142,7 @@ def _marker_matches(marker: Path, expected: str) -> bool:
         return False
 
 
-def _fsync(path: Path) -> None:
+def fsync_path(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -150,11 +150,11 @@ def _fsync(path: Path) -> None:
         os.close(fd)
 
 
-def _fsync_tree(root: Path) -> None:
+def fsync_tree(root: Path) -> None:
     for folder, _, files in os.walk(root):
         for name in files:
-            _fsync(Path(folder) / name)
-        _fsync(Path(folder))
+            fsync_path(Path(folder) / name)
+        fsync_path(Path(folder))
 
 
 def _write_synced(path: Path, text: str) -> None:
@@ -164,16 +164,36 @@ def _write_synced(path: Path, text: str) -> None:
         os.fsync(f.fileno())
 
 
-def _temp_name(final: Path) -> Path:
+def temp_name(final: Path) -> Path:
     """A unique name beside `final` for building it; hidden, and recognisable by `_remove_leftovers`."""
     # Not tempfile.mkstemp/mkdtemp: those create owner-only files, and the cache should follow the umask.
     return final.with_name(f".{final.name}.tmp-{uuid.uuid4().hex}")
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = _temp_name(path)
+def write_atomic(path: Path, text: str) -> None:
+    tmp = temp_name(path)
     _write_synced(tmp, text)
     os.replace(tmp, path)
+
+
+def replace_path(tmp: Path, final: Path) -> None:
+    """Put the finished file or directory `tmp` at `final`, durably, replacing what is there.
+
+    os.replace swaps a file for a file atomically but cannot replace a directory that has files in it, nor a file
+    with a directory: the old one is moved aside in one step first and deleted once the new one is in place, so
+    `final` is never missing its old or its new content.
+    """
+    if final.exists() and (final.is_dir() or tmp.is_dir()):
+        trash = final.with_name(f".{final.name}.old-{uuid.uuid4().hex}")
+        os.rename(final, trash)
+        os.replace(tmp, final)
+        if trash.is_dir():
+            shutil.rmtree(trash)
+        else:
+            trash.unlink()
+    else:
+        os.replace(tmp, final)
+    fsync_path(final.parent)
 
 
 def _remove_leftovers(final: Path) -> None:
@@ -228,14 +248,14 @@ def embedded_hf_dir(progress: Progress = None) -> Path:
     _remove_leftovers(final)
     _say(progress, f"converting the embedded SmolLM2-135M to a transformers model once (~25 s) → {final}")
     started = time.perf_counter()
-    tmp = _temp_name(final)
+    tmp = temp_name(final)
     tmp.mkdir()
     try:
         _convert_gguf_to_hf(embedded_gguf(), tmp)
-        _fsync_tree(tmp)
+        fsync_tree(tmp)
         _write_synced(tmp / _MARKER, expected)  # last: it vouches for everything above
         _install_dir(tmp, final, expected)
-        _fsync(final.parent)
+        fsync_path(final.parent)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
@@ -279,15 +299,15 @@ def embedded_derived_gguf(dtype: Literal["f16", "bf16"], progress: Progress = No
     _remove_leftovers(final)
     _say(progress, f"converting the embedded SmolLM2-135M to a {dtype} GGUF once (~5 s) → {final}")
     started = time.perf_counter()
-    tmp = _temp_name(final)
+    tmp = temp_name(final)
     try:
         _write_dequantized_gguf(embedded_gguf(), tmp, dtype)
-        _fsync(tmp)
+        fsync_path(tmp)
         # Until the new marker is written, the file at `final` must not be trusted.
         marker.unlink(missing_ok=True)
         os.replace(tmp, final)
-        _fsync(final.parent)
-        _write_atomic(marker, expected)
+        fsync_path(final.parent)
+        write_atomic(marker, expected)
     finally:
         tmp.unlink(missing_ok=True)
     _say(progress, f"converted in {time.perf_counter() - started:.0f} s")

@@ -245,18 +245,22 @@ def make_progress(console: Console) -> Progress:
 
 
 def _atomic_dir(final: Path, write: Callable[[Path], None]) -> None:
-    """Write a directory next to `final`, then rename it into place (a reader never sees half of it)."""
-    tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    write(tmp)
-    shutil.rmtree(final, ignore_errors=True)
-    os.replace(tmp, final)
+    """Write a directory next to `final`, then move it into place (a reader never sees half of it)."""
+    from smolthink.models import fsync_tree, replace_path, temp_name
+
+    tmp = temp_name(final)
+    try:
+        write(tmp)
+        fsync_tree(tmp)
+        replace_path(tmp, final)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _write_json(path: Path, data: Any) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    from smolthink.models import write_atomic
+
+    write_atomic(path, json.dumps(data, indent=2, default=str) + "\n")
 
 
 def save_phase(model: Any, tokenizer: Any, final: Path, model_ref: str, step: int) -> None:

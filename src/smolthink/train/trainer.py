@@ -26,6 +26,8 @@ import torch.nn.functional as F
 from transformers import TrainerCallback
 from trl import SFTTrainer
 
+from smolthink.models import write_atomic
+
 MASTER_FILE = "master_weights.pt"
 COMPLETE_FILE = "smolthink_complete.json"
 
@@ -196,11 +198,7 @@ class SmolTrainer(SFTTrainer):
         super()._save_checkpoint(model, trial)
         # The marker is written last: a checkpoint without it was interrupted and is never resumed from.
         folder = Path(self.args.output_dir) / f"checkpoint-{self.state.global_step}"
-        marker = folder / COMPLETE_FILE
-        with open(marker, "w", encoding="utf-8") as f:
-            json.dump({"step": self.state.global_step}, f)
-            f.flush()
-            os.fsync(f.fileno())
+        write_atomic(folder / COMPLETE_FILE, json.dumps({"step": self.state.global_step}))
 
 
 class SyncMasters(TrainerCallback):
