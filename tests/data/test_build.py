@@ -250,11 +250,12 @@ def test_shipped_default_recipe_builds_end_to_end(tmp_path):
     )
     assert result.exit_code == 0, result.output
     manifest = load_manifest(out)
-    assert set(manifest["sources"]) == {"synthetic-reasoning", "synthetic-tools"}
+    assert set(manifest["sources"]) == {"synthetic-reasoning", "gym-solutions", "synthetic-tools"}
     assert all(s["read"] == 60 for s in manifest["sources"].values())
     assert sum(manifest["splits"].values()) == 80
     rows = load_conversations(out, "train")
     assert any(m.get("tool_calls") for r in rows for m in r["messages"]) and any(r["tools"] for r in rows)
+    assert any(r["source"] == "gym-solutions" for r in rows)
     assert all(m.get("reasoning") for r in rows for m in r["messages"] if m["role"] == "assistant")
 
 

@@ -84,3 +84,43 @@ def test_gold_answers_of_arithmetic_tasks_are_right():
             expression = meta["expression"]
             assert re.fullmatch(r"[\d\s+\-*()]+", expression), expression
             assert str(eval(expression)) == e.metadata["answer"], expression  # noqa: S307 - digits and + - * ( ) only
+
+
+# ------------------------------------------------------------------------------------------- worked solutions
+
+
+def test_worked_solutions_are_accepted_by_each_tasks_scorer():
+    """Every easy task, many items: a user question answered with reasoning and the bare answer, which the task's own
+    scorer accepts; the prompt is exactly the prompt-only item's (so training sees the eval's format)."""
+    from smolthink.data.sources import gym_solutions
+
+    assert set(gym_solutions.SOLVERS) == set(gym.EASY_TASKS)
+    n = 40 * len(gym.EASY_TASKS)
+    plain = list(gym.generate(n, seed=5))
+    solved = list(gym.generate(n, seed=5, solutions=True))
+    for p, e in zip(plain, solved):
+        assert validate_conversation(e.messages, e.tools) == []
+        user, reply = e.messages
+        assert user == p.messages[0] and reply["role"] == "assistant"
+        assert reply["reasoning"] and "\n" not in reply["reasoning"]
+        assert gym.score(e.metadata, reply["content"]) == 1.0
+        assert gym.score(e.metadata, reply["content"] + "x") < 1.0  # the scorer is strict, so the check means something
+
+
+def test_worked_solution_steps_follow_the_numbers():
+    from smolthink.data.sources.gym_solutions import solve
+
+    def meta(task, **m):
+        return {"task": task, "answer": "", "entry": {"metadata": m}}
+
+    assert solve({**meta("products", expression="26 * 41"), "answer": "1066",
+                  "entry": {"metadata": {"expression": "26 * 41"}, "answer": "1066", "question": "",
+                            }})[0] == "26 * 41 = 41 * 20 + 41 * 6 = 820 + 246 = 1066."
+    with pytest.raises(ValueError, match="not accepted"):  # a wrong expected answer is a bug, not a silent row
+        solve({**meta("products", expression="2 * 3"), "answer": "7",
+               "entry": {"metadata": {"expression": "2 * 3"}, "answer": "7", "question": ""}})
+
+
+def test_solutions_for_a_task_without_a_solver_are_refused():
+    with pytest.raises(SourceError, match=r"no worked solutions for task 'n_queens'.*chain_sum"):
+        list(gym.generate(2, seed=0, tasks=["n_queens"], solutions=True))

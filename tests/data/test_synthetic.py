@@ -331,7 +331,9 @@ def test_tool_conversations_are_well_formed():
                 assert not pending, "a tool call was left without its result"
                 named = [n for n in st.BY_NAME if re.search(rf"\b{n}\b", msg["content"])]
                 assert not named, f"the answer to the user names a function: {msg['content']!r}"
-                assert msg["reasoning"] and len(msg["reasoning"].split()) <= 60, msg["reasoning"]
+                # short reasoning, except a worked synthetic-reasoning problem (an irrelevance item with a "task")
+                budget = 60 if "task" not in ex.metadata else 300
+                assert msg["reasoning"] and len(msg["reasoning"].split()) <= budget, msg["reasoning"]
                 for name, args in _calls(msg):
                     assert name in offered, (name, list(offered))
                     assert validate_arguments(offered[name], args) is None
@@ -381,6 +383,14 @@ def test_irrelevance_covers_requests_for_missing_tools_and_general_questions():
     items = [e for e in st.generate(300, seed=9, kinds=["irrelevance"])]
     needed = [e.metadata["needed"] for e in items]
     assert sum(n is not None for n in needed) >= 60 and sum(n is None for n in needed) >= 60
+    # problems to work out with an unrelated tool on offer: solved in full, no calculator offered
+    problems = [e for e in items if "task" in e.metadata]
+    assert len(problems) >= 40 and len({e.metadata["task"] for e in problems}) >= 8
+    for e in problems:
+        offered = [t["function"]["name"] for t in e.tools]
+        reasoning, answer = e.messages[1]["reasoning"], e.messages[1]["content"]
+        assert "calculator" not in offered and all(name in reasoning for name in offered)
+        assert ("myself" in reasoning or "step by step" in reasoning) and len(reasoning.split()) > 20 and answer
     assert len({n for n in needed if n}) >= 10
 
 

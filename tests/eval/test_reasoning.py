@@ -242,7 +242,7 @@ def test_recipe_seeds_are_training_seeds(path):
     assert recipe.seed < TRAINING_SEED_LIMIT <= EVAL_SEED
     for spec in recipe.sources:
         assert spec.seed < TRAINING_SEED_LIMIT, (path.name, spec.name, spec.seed)
-        if spec.type in ("synthetic-reasoning", "reasoning-gym"):
+        if spec.type in ("synthetic-reasoning", "reasoning-gym", "synthetic-tools"):
             # eval decontaminates against these sources' questions: they must be listed, at least as large
             assert any(kind == spec.type and seed == spec.seed and n >= spec.n
                        for kind, seed, n in reasoning.TRAINING_SOURCES), (path.name, spec.name)

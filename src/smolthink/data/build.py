@@ -62,7 +62,7 @@ def iter_source(spec: SourceSpec) -> Iterator[Example | Rejected]:
     if spec.type == "reasoning-gym":
         from smolthink.data.sources import gym
 
-        return gym.generate(spec.n, seed=spec.seed, name=spec.name, tasks=spec.tasks)
+        return gym.generate(spec.n, seed=spec.seed, name=spec.name, tasks=spec.tasks, solutions=spec.solutions)
     raise ConfigError(f"unknown source type {spec.type!r}")
 
 

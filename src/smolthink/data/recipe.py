@@ -27,7 +27,8 @@ class SourceSpec:
     n: int | None = None  # how many to generate (generators) or read at most (hf, local)
     seed: int = 0
     tasks: list[str] | None = None  # synthetic-reasoning / reasoning-gym task names
-    kinds: list[str] | None = None  # synthetic-tools kinds
+    kinds: list[str] | None = None  # synthetic-tools kinds (a kind listed twice comes twice as often)
+    solutions: bool = False  # reasoning-gym: answer each question with a worked solution (training data)
     # mixture: `count` examples after filtering, or a `weight` share of the recipe's `size`; neither → all
     count: int | None = None
     weight: float | None = None

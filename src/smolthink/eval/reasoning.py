@@ -23,7 +23,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from smolthink.data.sources import gym, synthetic_reasoning
+from smolthink.data.sources import gym, synthetic_reasoning, synthetic_tools
 from smolthink.eval.cases import Case, Scored
 from smolthink.formats import ParsedOutput
 
@@ -33,7 +33,9 @@ DEFAULT_LIMIT = 20  # cases per category
 
 # (source type, seed, n) of the generator sources in the shipped data recipes: eval questions found among their
 # items are skipped. tests/eval/test_reasoning.py checks that this covers recipes/data/*.yaml.
-TRAINING_SOURCES: tuple[tuple[str, int, int], ...] = (("synthetic-reasoning", 1000, 5000),)
+# synthetic-tools is listed because a quarter of its irrelevance items are synthetic-reasoning problems.
+TRAINING_SOURCES: tuple[tuple[str, int, int], ...] = (
+    ("synthetic-reasoning", 1000, 5000), ("reasoning-gym", 3000, 3300), ("synthetic-tools", 2000, 5000))
 
 
 DEFAULT_GYM_TASKS: tuple[str, ...] = tuple(gym.EASY_TASKS)
@@ -55,10 +57,10 @@ def _check_names(kind: str, names: Sequence[str] | None, valid: Sequence[str], d
 
 @functools.cache
 def _training_questions() -> frozenset[str]:
-    """The user questions of the shipped recipes' generator sources (built in well under a second)."""
+    """The user questions of the shipped recipes' generator sources (built in about a second)."""
     questions: set[str] = set()
     for kind, seed, n in TRAINING_SOURCES:
-        source = {"synthetic-reasoning": synthetic_reasoning, "reasoning-gym": gym}[kind]
+        source = {"synthetic-reasoning": synthetic_reasoning, "reasoning-gym": gym, "synthetic-tools": synthetic_tools}[kind]
         for ex in source.generate(n, seed=seed):
             questions.update(m["content"] for m in ex.messages if m["role"] == "user")
     return frozenset(questions)

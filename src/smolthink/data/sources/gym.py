@@ -72,8 +72,10 @@ def generate(
     name: str = "reasoning-gym",
     tasks: Sequence[str] | None = None,
     configs: dict[str, dict[str, Any]] | None = None,
+    solutions: bool = False,
 ) -> Iterator[Example]:
-    """n prompt-only Examples, tasks round-robin: item i is entry i // len(tasks) of task tasks[i % len(tasks)]."""
+    """n Examples, tasks round-robin: item i is entry i // len(tasks) of task tasks[i % len(tasks)]. Prompt-only,
+    or with `solutions` a training conversation: the question answered with a worked solution (gym_solutions)."""
     if n < 0:
         raise ValueError(f"n must be >= 0, got {n}")
     if isinstance(tasks, str):
@@ -84,6 +86,13 @@ def generate(
     if unknown or not chosen:
         raise SourceError(f"reasoning-gym: unknown task {unknown[0] if unknown else '(empty list)'!r}; "
                           f"valid tasks: {', '.join(valid)}")
+    if solutions:
+        from smolthink.data.sources.gym_solutions import SOLVERS
+
+        unsolved = [t for t in chosen if t not in SOLVERS]
+        if unsolved:
+            raise SourceError(f"reasoning-gym: no worked solutions for task {unsolved[0]!r} (solutions: true); "
+                              f"tasks with solutions: {', '.join(SOLVERS)}")
     configs = configs or {}
     stray = [t for t in configs if t not in chosen]
     if stray:
@@ -99,8 +108,13 @@ def generate(
         question = f"{entry['question'].rstrip()}\n\n{FINAL_ANSWER_INSTRUCTION}"
         metadata = {"task": task, "answer": entry["answer"], "entry": entry, "config": used[task], "seed": seed,
                     "index": i}
-        yield Example(source=name, row_id=f"{seed}:{i}", messages=[{"role": "user", "content": question}],
-                      metadata=metadata)
+        messages = [{"role": "user", "content": question}]
+        if solutions:
+            from smolthink.data.sources.gym_solutions import solve
+
+            reasoning, answer = solve(metadata)
+            messages.append({"role": "assistant", "content": answer, "reasoning": reasoning})
+        yield Example(source=name, row_id=f"{seed}:{i}", messages=messages, metadata=metadata)
 
 
 @functools.lru_cache(maxsize=None)

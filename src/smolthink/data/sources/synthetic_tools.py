@@ -8,6 +8,7 @@ hand; their bodies return deterministic fake data) and the conversations built o
     parallel            two or three calls in one assistant turn (same tool or different tools)
     multi_step          call → result → a second call that uses a value from the result → result → answer
     irrelevance         no offered tool fits → short reasoning saying so, then a direct answer or a polite refusal
+                        (a quarter are synthetic-reasoning problems with an unrelated tool offered, solved in full)
     answer_from_result  call → result → an answer that quotes the result's values
 
 Every assistant turn carries one or two sentences of reasoning (which tool and why, or why none). Every call is
@@ -26,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from smolthink.data.example import Example, SourceError
+from smolthink.data.sources import synthetic_reasoning
 from smolthink.tools import Tool, tool, validate_arguments
 from smolthink.tools.calculator import calculator
 
@@ -1181,20 +1183,29 @@ def _irrelevance(rng: random.Random) -> tuple[list, list[str], dict]:
                                   "I don't have a tool to {c}, so I can't help with that right now.",
                                   "Unfortunately I'm not able to {c} here.")).format(c=CAPABILITY[needed])
         text, extra = req.text, {"needed": needed}
-    elif roll < 0.8:  # general knowledge the model can answer itself
+    elif roll < 0.65:  # general knowledge the model can answer itself
         text, content = rng.choice(GENERAL_QA)
         offered = rng.sample(sorted(set(BY_NAME) - {"web_search", "calculator", "lookup_word"}), rng.randint(1, 3))
         reasoning = rng.choice(("A general knowledge question. None of the tools ({o}) are needed; I know the answer.",
                                 "No tool is relevant here ({o} don't apply), so I'll answer directly.")
                                ).format(o=", ".join(offered))
         extra = {"needed": None}
-    else:  # small talk: no tool, whatever is offered
+    elif roll < 0.75:  # small talk: no tool, whatever is offered
         text, content = rng.choice(SMALL_TALK)
         offered = rng.sample(sorted(BY_NAME), rng.randint(1, 3))
         reasoning = rng.choice(("This is small talk, not a task for {o}. I'll just reply.",
                                 "No tool call is needed for this; I'll respond directly.")
                                ).format(o=" or ".join(offered))
         extra = {"needed": None}
+    else:  # a problem to work out (as in BFCL's irrelevance set): an unrelated tool on offer, solved without it
+        item = synthetic_reasoning.make_item(rng.choice(synthetic_reasoning.TASKS), rng)
+        text, content = item["question"], item["content"]
+        offered = rng.sample(sorted(set(BY_NAME) - {"calculator"}), rng.randint(1, 2))
+        reasoning = rng.choice((
+            "None of the tools ({o}) can solve this problem, so I'll work it out myself. ",
+            "This is a {t} problem; {o} can't help with it. No tool call, I'll solve it step by step. ",
+        )).format(o=" or ".join(offered), t=item["task"].replace("_", " ")) + item["reasoning"]
+        extra = {"needed": None, "task": item["task"]}
     messages = [{"role": "user", "content": text}, {"role": "assistant", "content": content, "reasoning": reasoning}]
     return messages, offered, extra
 
@@ -1235,7 +1246,8 @@ def generate(n: int, *, seed: int, name: str = "synthetic-tools",
         metadata = {"kind": kind, "seed": seed, "index": i}
         if "needed" in item:
             metadata["needed"] = item["needed"]
-        if "chain" in item:
-            metadata["chain"] = item["chain"]
+        for key in ("chain", "task"):
+            if key in item:
+                metadata[key] = item[key]
         yield Example(source=name, row_id=f"{seed}:{i}", messages=item["messages"], tools=item["tools"],
                       metadata=metadata)
