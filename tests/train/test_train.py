@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -223,3 +224,25 @@ def test_cli_train_reports_recipe_errors_with_exit_code_2(tmp_path, tiny_model_d
     assert "did you mean 'max_steps'" in result.output
     result = CliRunner().invoke(app, ["train", str(tmp_path / "missing.yaml")])
     assert result.exit_code == 2 and "recipe file not found" in result.output
+
+
+def test_data_recipe_is_built_once_and_rebuilt_when_it_changes(tmp_path, monkeypatch):
+    from rich.console import Console
+
+    from smolthink.train.run import resolve_data
+
+    monkeypatch.chdir(tmp_path)
+    recipe = tmp_path / "mini.yaml"
+    text = ("name: mini\nseed: 0\nvalidation: 0.2\ntokenizer: smollm2-135m\n"
+            "sources: [{name: r, type: synthetic-reasoning, n: 10, seed: 5}]\n"
+            "phases: [{name: phase1, window: 256, stride: 64}]\n")
+    recipe.write_text(text)
+    console = Console(file=open(os.devnull, "w"))
+    first = resolve_data(str(recipe), console)
+    manifest = first.folder / "manifest.json"
+    assert first.folder == Path("runs/data/mini") and manifest.is_file()
+    built = manifest.stat().st_mtime_ns
+    assert resolve_data(str(recipe), console).folder == first.folder and manifest.stat().st_mtime_ns == built
+    recipe.write_text(text.replace("seed: 5", "seed: 6"))  # a changed recipe is not trained on its stale build
+    again = resolve_data(str(recipe), console)
+    assert again.manifest["recipe"]["sources"][0]["seed"] == 6

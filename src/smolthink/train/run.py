@@ -26,7 +26,7 @@ from typing import Any, Callable
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from smolthink.config import ConfigError
+from smolthink.config import ConfigError, to_dict
 from smolthink.train.config import PhaseConfig, Resolved, load_train_recipe, recipe_dict
 
 DONE_FILE = "smolthink_done.json"
@@ -76,6 +76,10 @@ def resolve_data(spec: str, console: Console) -> DataSource:
         if not (folder / "manifest.json").is_file():
             console.print(f"[bold]building the data[/] {path} → {folder}")
             build(recipe, folder, console=console)
+        elif _built_recipe(folder) != json.loads(json.dumps(to_dict(recipe))):
+            # runs/data/<name> is this command's own cache of the recipe: a stale build is rebuilt, not trained on
+            console.print(f"[bold]rebuilding the data[/]: {path} changed since {folder} was built")
+            build(recipe, folder, overwrite=True, console=console)
     elif path.is_dir():
         folder = path
     else:
@@ -84,6 +88,13 @@ def resolve_data(spec: str, console: Console) -> DataSource:
         return DataSource(folder, load_manifest(folder))
     except BuildError as e:
         raise ConfigError(f"data: {e}") from None
+
+
+def _built_recipe(folder: Path) -> Any:
+    try:
+        return json.loads((folder / "manifest.json").read_text()).get("recipe")
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 def check_phases(resolved: Resolved, data: DataSource) -> None:
