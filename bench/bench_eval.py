@@ -2,9 +2,10 @@
 
 The issue's target is the 400 simple_python cases in <= 5 minutes (0.75 s a case) on a 2-core CPU. This runs the
 first N cases through the eval runner (no cache) with llama.cpp on the f16 and bf16 GGUFs and with transformers
-batched generation, and projects the time for 400.
+batched generation (and a tuned model with --tuned), projects the time for 400, and measures the floor that
+prompt reading alone sets (all 400 prompts through llama.cpp's prefill).
 
-    python bench/bench_eval.py [--n 16]
+    python bench/bench_eval.py [--n 16] [--tuned runs/smolthink-135m-f16.gguf]
 """
 
 from __future__ import annotations
@@ -14,23 +15,45 @@ import tempfile
 import time
 from pathlib import Path
 
-from smolthink.chat.backends import load_backend
+from smolthink.chat.backends import GenerationConfig, load_backend
 from smolthink.eval import bfcl
 from smolthink.eval.runner import EvalOptions, generate
+from smolthink.formats import render
+
+
+def prefill_floor(ref: str, cases: list, all_cases: list) -> str:
+    """Seconds that llama.cpp needs just to read the prompts of all 400 cases (one new token each), from the rate
+    measured on `cases`: the time no decoding speed-up can remove."""
+    engine = load_backend(ref, "llama")
+    prompts = [render(c.messages, c.tools, enable_thinking=c.enable_thinking, add_generation_prompt=True,
+                      template=engine.template) for c in all_cases]
+    total = sum(engine.count_tokens(p) for p in prompts)
+    measured = prompts[: len(cases)]
+    started = time.perf_counter()
+    for p in measured:
+        "".join(engine.stream(p, GenerationConfig(max_new_tokens=1)))
+    rate = sum(engine.count_tokens(p) for p in measured) / (time.perf_counter() - started)
+    return (f"prompts of all {len(all_cases)} cases: {total:,} tokens (mean {total / len(all_cases):.0f}); "
+            f"llama.cpp f16 prefill {rate:.0f} tok/s → {total / rate / 60:.1f} min before any decoding")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, default=16)
+    ap.add_argument("--tuned", help="also time a tuned model (a GGUF or run directory), e.g. runs/smolthink-135m-f16.gguf")
     args = ap.parse_args()
-    cases = bfcl.load_cases(["simple_python"], limit=args.n)
+    all_cases = bfcl.load_cases(["simple_python"])
+    cases = all_cases[: args.n]
     print(f"\n{args.n} BFCL simple_python cases, think mode, max 256 new tokens, greedy\n")
     print("| path | s/case | mean new tokens | projected for 400 cases |\n|---|---|---|---|")
-    for label, ref, backend, batch in (
+    paths = [
         ("llama.cpp, f16 GGUF (default)", "smollm2-135m", "llama", 1),
         ("llama.cpp, bf16 GGUF", "smollm2-135m-bf16", "llama", 1),
         ("transformers fp32, batch 8", "smollm2-135m", "transformers", 8),
-    ):
+    ]
+    if args.tuned:
+        paths.append((f"llama.cpp, tuned: {args.tuned}", args.tuned, "llama", 1))
+    for label, ref, backend, batch in paths:
         engine = load_backend(ref, backend)
         with tempfile.TemporaryDirectory() as tmp:
             started = time.perf_counter()
@@ -38,6 +61,7 @@ def main() -> None:
             per = (time.perf_counter() - started) / len(cases)
         tokens = sum(g["tokens"] for g in gens.values()) / len(gens)
         print(f"| {label} | {per:.2f} | {tokens:.0f} | {per * 400 / 60:.1f} min |")
+    print("\n" + prefill_floor("smollm2-135m", cases, all_cases))
 
 
 if __name__ == "__main__":

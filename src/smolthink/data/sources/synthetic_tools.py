@@ -8,7 +8,7 @@ hand; their bodies return deterministic fake data) and the conversations built o
     parallel            two or three calls in one assistant turn (same tool or different tools)
     multi_step          call → result → a second call that uses a value from the result → result → answer
     irrelevance         no offered tool fits → short reasoning saying so, then a direct answer or a polite refusal
-                        (a quarter are synthetic-reasoning problems with an unrelated tool offered, solved in full)
+                        (a third are synthetic-reasoning problems with an unrelated tool offered, solved in full)
     answer_from_result  call → result → an answer that quotes the result's values
 
 Every assistant turn carries one or two sentences of reasoning (which tool and why, or why none). Every call is
@@ -975,12 +975,14 @@ def _offer(rng: random.Random, names: Sequence[str]) -> list[dict[str, Any]]:
 
 
 def _call_reasoning(rng: random.Random, name: str, req: Request, others: Sequence[str] = ()) -> str:
+    # Most say what the tool does next to what the user wants, the same comparison an irrelevance item makes.
     text = rng.choice((
-        "The user wants to {g}. {n} can do that, so I'll call it with {a}.",
-        "I need to {g}; {n} is the right tool. Arguments: {a}.",
+        "The user wants to {g}. {n} can {c}, which is what is needed, so I'll call it with {a}.",
+        "I need to {g}; {n} can {c}, so it is the right tool. Arguments: {a}.",
+        "The user wants to {g}, and {n} can {c}: that fits. I'll call it with {a}.",
         "To {g}, I'll call {n} with {a}.",
         "{n} lets me {g}. I'll pass {a}.",
-    )).format(g=req.goal, n=name, a=_arg_text(req.args))
+    )).format(g=req.goal, n=name, c=CAPABILITY[name], a=_arg_text(req.args))
     if others and rng.random() < 0.5:
         text += f" The other tools ({', '.join(others)}) don't fit."
     return text
@@ -1163,9 +1165,18 @@ def _multi_step(rng: random.Random) -> tuple[list, list[str], dict]:
     return messages, [*used, *others], {"chain": chain}
 
 
+# Tools that take numbers but do none of the synthetic-reasoning tasks: near misses for a math problem.
+_NUMERIC_TOOLS = ["calculate_area", "calculate_bmi", "compound_interest", "convert_temperature", "get_distance"]
+
+
+def _capabilities(names: Sequence[str]) -> str:
+    """'check the weather or translate text': what the offered tools can do, for "no tool fits" reasoning."""
+    return " or ".join(CAPABILITY[n] for n in names)
+
+
 def _irrelevance(rng: random.Random) -> tuple[list, list[str], dict]:
     roll = rng.random()
-    if roll < 0.45:  # a request for a tool that is not offered
+    if roll < 0.35:  # a request for a tool that is not offered
         needed = rng.choice(sorted(set(BY_NAME) - {"web_search"}))
         req = REQUESTS[needed](rng)
         blocked = related(needed) | {"web_search", "calculator"}
@@ -1173,7 +1184,9 @@ def _irrelevance(rng: random.Random) -> tuple[list, list[str], dict]:
         reasoning = rng.choice((
             "The user wants to {g}, but none of the available tools ({o}) can do that, so I won't call any.",
             "No tool fits: {o} can't {g}. I'll answer without a tool call.",
-        )).format(g=req.goal, o=", ".join(offered))
+            "The user wants to {g}. The tools here can only {c}, which is not what is asked, so I won't call any.",
+            "The user wants to {g}, but {o} can only {c}. That doesn't fit, so no tool call.",
+        )).format(g=req.goal, o=", ".join(offered), c=_capabilities(offered))
         if needed in _DIRECT:
             value = BY_NAME[needed].fn(**req.args)
             content = _DIRECT[needed](req.args, value)
@@ -1183,14 +1196,14 @@ def _irrelevance(rng: random.Random) -> tuple[list, list[str], dict]:
                                   "I don't have a tool to {c}, so I can't help with that right now.",
                                   "Unfortunately I'm not able to {c} here.")).format(c=CAPABILITY[needed])
         text, extra = req.text, {"needed": needed}
-    elif roll < 0.65:  # general knowledge the model can answer itself
+    elif roll < 0.55:  # general knowledge the model can answer itself
         text, content = rng.choice(GENERAL_QA)
         offered = rng.sample(sorted(set(BY_NAME) - {"web_search", "calculator", "lookup_word"}), rng.randint(1, 3))
         reasoning = rng.choice(("A general knowledge question. None of the tools ({o}) are needed; I know the answer.",
                                 "No tool is relevant here ({o} don't apply), so I'll answer directly.")
                                ).format(o=", ".join(offered))
         extra = {"needed": None}
-    elif roll < 0.75:  # small talk: no tool, whatever is offered
+    elif roll < 0.65:  # small talk: no tool, whatever is offered
         text, content = rng.choice(SMALL_TALK)
         offered = rng.sample(sorted(BY_NAME), rng.randint(1, 3))
         reasoning = rng.choice(("This is small talk, not a task for {o}. I'll just reply.",
@@ -1200,11 +1213,14 @@ def _irrelevance(rng: random.Random) -> tuple[list, list[str], dict]:
     else:  # a problem to work out (as in BFCL's irrelevance set): an unrelated tool on offer, solved without it
         item = synthetic_reasoning.make_item(rng.choice(synthetic_reasoning.TASKS), rng)
         text, content = item["question"], item["content"]
-        offered = rng.sample(sorted(set(BY_NAME) - {"calculator"}), rng.randint(1, 2))
+        pool = _NUMERIC_TOOLS if rng.random() < 0.5 else sorted(set(BY_NAME) - {"calculator"})
+        offered = rng.sample(pool, rng.randint(1, 2))  # half the time tools that also work with numbers
         reasoning = rng.choice((
             "None of the tools ({o}) can solve this problem, so I'll work it out myself. ",
             "This is a {t} problem; {o} can't help with it. No tool call, I'll solve it step by step. ",
-        )).format(o=" or ".join(offered), t=item["task"].replace("_", " ")) + item["reasoning"]
+            "The user asks me to solve a {t} problem. {o} can only {c}, which doesn't help, so no tool call; "
+            "I'll work it out myself. ",
+        )).format(o=" or ".join(offered), t=item["task"].replace("_", " "), c=_capabilities(offered)) + item["reasoning"]
         extra = {"needed": None, "task": item["task"]}
     messages = [{"role": "user", "content": text}, {"role": "assistant", "content": content, "reasoning": reasoning}]
     return messages, offered, extra
