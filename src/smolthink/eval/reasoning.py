@@ -33,7 +33,7 @@ DEFAULT_LIMIT = 20  # cases per category
 
 # (source type, seed, n) of the generator sources in the shipped data recipes: eval questions found among their
 # items are skipped. tests/eval/test_reasoning.py checks that this covers recipes/data/*.yaml.
-# synthetic-tools is listed because a quarter of its irrelevance items are synthetic-reasoning problems.
+# synthetic-tools is listed because a third of its irrelevance items are synthetic-reasoning problems.
 TRAINING_SOURCES: tuple[tuple[str, int, int], ...] = (
     ("synthetic-reasoning", 1000, 5000), ("reasoning-gym", 3000, 3300), ("synthetic-tools", 2000, 5000))
 
@@ -57,10 +57,11 @@ def _check_names(kind: str, names: Sequence[str] | None, valid: Sequence[str], d
 
 @functools.cache
 def _training_questions() -> frozenset[str]:
-    """The user questions of the shipped recipes' generator sources (built in about a second)."""
+    """The user questions of the shipped recipes' generator sources (built in a few seconds, once)."""
     questions: set[str] = set()
     for kind, seed, n in TRAINING_SOURCES:
-        source = {"synthetic-reasoning": synthetic_reasoning, "reasoning-gym": gym, "synthetic-tools": synthetic_tools}[kind]
+        source = {"synthetic-reasoning": synthetic_reasoning, "reasoning-gym": gym,
+                  "synthetic-tools": synthetic_tools}[kind]
         for ex in source.generate(n, seed=seed):
             questions.update(m["content"] for m in ex.messages if m["role"] == "user")
     return frozenset(questions)
