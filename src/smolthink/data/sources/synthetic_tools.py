@@ -1213,17 +1213,14 @@ def _irrelevance(rng: random.Random) -> tuple[list, list[str], dict]:
     else:  # a problem to work out (as in BFCL's irrelevance set): an unrelated tool on offer, solved without it
         item = synthetic_reasoning.make_item(rng.choice(synthetic_reasoning.TASKS), rng)
         text, content = item["question"], item["content"]
-        # half the time tools that also work with numbers; never one that could do the task (calculator, and
-        # calculate_tip, which computes a percentage)
-        pool = _NUMERIC_TOOLS if rng.random() < 0.5 else sorted(set(BY_NAME) - {"calculator", "calculate_tip"})
-        offered = rng.sample(pool, rng.randint(1, 2))
+        pool = _NUMERIC_TOOLS if rng.random() < 0.5 else sorted(set(BY_NAME) - {"calculator"})
+        offered = rng.sample(pool, rng.randint(1, 2))  # half the time tools that also work with numbers
         reasoning = rng.choice((
             "None of the tools ({o}) can solve this problem, so I'll work it out myself. ",
             "This is a {t} problem; {o} can't help with it. No tool call, I'll solve it step by step. ",
             "The user asks me to solve a {t} problem. {o} can only {c}, which doesn't help, so no tool call; "
             "I'll work it out myself. ",
-        )).format(o=" or ".join(offered), t=item["task"].replace("_", " "), c=_capabilities(offered))
-        reasoning += item["reasoning"]
+        )).format(o=" or ".join(offered), t=item["task"].replace("_", " "), c=_capabilities(offered)) + item["reasoning"]
         extra = {"needed": None, "task": item["task"]}
     messages = [{"role": "user", "content": text}, {"role": "assistant", "content": content, "reasoning": reasoning}]
     return messages, offered, extra
