@@ -27,12 +27,12 @@ def prefill_floor(ref: str, cases: list, all_cases: list) -> str:
     engine = load_backend(ref, "llama")
     prompts = [render(c.messages, c.tools, enable_thinking=c.enable_thinking, add_generation_prompt=True,
                       template=engine.template) for c in all_cases]
-    total = sum(engine.count_tokens(p) for p in prompts)
-    measured = prompts[: len(cases)]
+    counts = [engine.count_tokens(p) for p in prompts]
+    total = sum(counts)
     started = time.perf_counter()
-    for p in measured:
+    for p in prompts[: len(cases)]:
         "".join(engine.stream(p, GenerationConfig(max_new_tokens=1)))
-    rate = sum(engine.count_tokens(p) for p in measured) / (time.perf_counter() - started)
+    rate = sum(counts[: len(cases)]) / (time.perf_counter() - started)
     return (f"prompts of all {len(all_cases)} cases: {total:,} tokens (mean {total / len(all_cases):.0f}); "
             f"llama.cpp f16 prefill {rate:.0f} tok/s → {total / rate / 60:.1f} min before any decoding")
 

@@ -76,10 +76,15 @@ def resolve_data(spec: str, console: Console) -> DataSource:
         if not (folder / "manifest.json").is_file():
             console.print(f"[bold]building the data[/] {path} → {folder}")
             build(recipe, folder, console=console)
-        elif _built_recipe(folder) != json.loads(json.dumps(to_dict(recipe))):
+        else:
             # runs/data/<name> is this command's own cache of the recipe: a stale build is rebuilt, not trained on
-            console.print(f"[bold]rebuilding the data[/]: {path} changed since {folder} was built")
-            build(recipe, folder, overwrite=True, console=console)
+            try:
+                built = load_manifest(folder).get("recipe")
+            except BuildError:
+                built = None
+            if built != json.loads(json.dumps(to_dict(recipe))):
+                console.print(f"[bold]rebuilding the data[/]: {path} changed since {folder} was built")
+                build(recipe, folder, overwrite=True, console=console)
     elif path.is_dir():
         folder = path
     else:
@@ -88,13 +93,6 @@ def resolve_data(spec: str, console: Console) -> DataSource:
         return DataSource(folder, load_manifest(folder))
     except BuildError as e:
         raise ConfigError(f"data: {e}") from None
-
-
-def _built_recipe(folder: Path) -> Any:
-    try:
-        return json.loads((folder / "manifest.json").read_text()).get("recipe")
-    except (OSError, ValueError, AttributeError):
-        return None
 
 
 def check_phases(resolved: Resolved, data: DataSource) -> None:

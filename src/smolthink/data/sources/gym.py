@@ -87,7 +87,7 @@ def generate(
         raise SourceError(f"reasoning-gym: unknown task {unknown[0] if unknown else '(empty list)'!r}; "
                           f"valid tasks: {', '.join(valid)}")
     if solutions:
-        from smolthink.data.sources.gym_solutions import SOLVERS
+        from smolthink.data.sources.gym_solutions import SOLVERS, solve
 
         unsolved = [t for t in chosen if t not in SOLVERS]
         if unsolved:
@@ -110,8 +110,6 @@ def generate(
                     "index": i}
         messages = [{"role": "user", "content": question}]
         if solutions:
-            from smolthink.data.sources.gym_solutions import solve
-
             reasoning, answer = solve(metadata)
             messages.append({"role": "assistant", "content": answer, "reasoning": reasoning})
         yield Example(source=name, row_id=f"{seed}:{i}", messages=messages, metadata=metadata)

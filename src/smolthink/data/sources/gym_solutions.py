@@ -19,13 +19,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-# reasoning-gym 0.1.25's leg_counting table (reasoning_gym/arithmetic/leg_counting.py)
-LEGS = {"snake": 0, "sea slug": 0, "jellyfish": 0, "flatworm": 0, "leech": 0, "chicken": 2, "bird": 2, "human": 2,
-        "duck": 2, "dog": 4, "cat": 4, "cow": 4, "horse": 4, "lion": 4, "elephant": 4, "giraffe": 4, "tiger": 4,
-        "deer": 4, "sheep": 4, "starfish": 5, "insect": 6, "ant": 6, "butterfly": 6, "beetle": 6, "bee": 6,
-        "wasp": 6, "grasshopper": 6, "cricket": 6, "cockroach": 6, "praying mantis": 6, "firefly": 6, "spider": 8,
-        "scorpion": 8, "crab": 10, "lobster": 10, "shrimp": 10, "woodlouse": 14}
-
+from smolthink.data.sources.synthetic_reasoning import euclid_steps
 
 def _spell(word: str) -> str:
     return "-".join(word)
@@ -42,7 +36,7 @@ def _sum_step(a: int, op: str, b: int) -> str:
 
 
 def _product_step(a: int, b: int) -> str:
-    """'26 * 41 = 26 * 40 + 26 * 1 = 1040 + 26 = 1066' (the smaller factor split when it has two digits)."""
+    """'26 * 41 = 41 * 20 + 41 * 6 = 820 + 246 = 1066' (the smaller factor split when it has two digits)."""
     big, small = (a, b) if abs(a) >= abs(b) else (b, a)
     if abs(small) >= 10 and small % 10:
         tens, units = small - small % 10, small % 10
@@ -89,9 +83,11 @@ def _basic_arithmetic(meta: dict) -> tuple[str, str]:
 
 
 def _leg_counting(meta: dict) -> tuple[str, str]:
+    from reasoning_gym.arithmetic.leg_counting import ANIMALS  # the task's own legs-per-animal table
+
     parts, counts = [], []
     for animal, n in meta["animals"].items():
-        legs = LEGS[animal]
+        legs = ANIMALS[animal]
         parts.append(f"{'An' if animal[0] in 'aeiou' else 'A'} {animal} has {legs} legs, so {n} * {legs} = {n * legs}.")
         counts.append(n * legs)
     total = sum(counts)
@@ -128,25 +124,15 @@ def _products(meta: dict) -> tuple[str, str]:
     return _product_step(a, b), str(a * b)
 
 
-def _euclid(a: int, b: int) -> tuple[list[str], int]:
-    big, small = max(a, b), min(a, b)
-    steps = []
-    while small:
-        q, r = divmod(big, small)
-        steps.append(f"{big} = {q} * {small} + {r}.")
-        big, small = small, r
-    return steps, big
-
-
 def _gcd(meta: dict) -> tuple[str, str]:
     a, b = meta["numbers"]
-    steps, g = _euclid(a, b)
+    steps, g = euclid_steps(a, b)
     return f"Euclid's algorithm on {a} and {b}: " + " ".join(steps) + f" The last nonzero remainder is {g}.", str(g)
 
 
 def _lcm(meta: dict) -> tuple[str, str]:
     a, b = meta["numbers"]
-    steps, g = _euclid(a, b)
+    steps, g = euclid_steps(a, b)
     lcm = a * b // g
     return (f"LCM = {a} * {b} / GCD. Euclid's algorithm for the GCD: " + " ".join(steps)
             + f" So GCD = {g}. {a} * {b} = {a * b}, and {a * b} / {g} = {lcm}."), str(lcm)

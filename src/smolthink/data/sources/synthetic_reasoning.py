@@ -594,19 +594,23 @@ def _reverse(rng: random.Random) -> dict[str, Any]:
                  ("Reversed: {a}.", "In reverse order: {a}."))
 
 
+def euclid_steps(a: int, b: int) -> tuple[list[str], int]:
+    """Euclid's algorithm written out ("90 = 1 * 82 + 8.", …) and the GCD."""
+    x, y = max(a, b), min(a, b)
+    lines = []
+    while y:
+        lines.append(f"{x} = {x // y} * {y} + {x % y}.")
+        x, y = y, x % y
+    return lines, x
+
+
 def _gcd_lcm(rng: random.Random) -> dict[str, Any]:
     want_lcm = rng.random() < 0.4
     while True:
         a, b = rng.randint(4, 100), rng.randint(4, 100)
         if a != b and (not want_lcm or a * b // math.gcd(a, b) <= 2000):
             break
-    big, small = max(a, b), min(a, b)
-    lines = []
-    x, y = big, small
-    while y:
-        lines.append(f"{x} = {x // y} * {y} + {x % y}.")
-        x, y = y, x % y
-    g = x
+    lines, g = euclid_steps(a, b)
     lines.append(f"The remainder is 0, so the GCD is {g}.")
     if want_lcm:
         lines.append(f"LCM = {a} * {b} / {g} = {a * b} / {g} = {a * b // g}.")
