@@ -246,3 +246,9 @@ def test_data_recipe_is_built_once_and_rebuilt_when_it_changes(tmp_path, monkeyp
     recipe.write_text(text.replace("seed: 5", "seed: 6"))  # a changed recipe is not trained on its stale build
     again = resolve_data(str(recipe), console)
     assert again.manifest["recipe"]["sources"][0]["seed"] == 6
+    rebuilt = manifest.stat().st_mtime_ns
+    assert resolve_data(str(recipe), console).manifest["code"] == again.manifest["code"]
+    assert manifest.stat().st_mtime_ns == rebuilt
+    # so is a build made by other data code (an upgrade, an edited generator), the recipe unchanged
+    monkeypatch.setattr("smolthink.data.build.code_fingerprint", lambda: "other code")
+    assert resolve_data(str(recipe), console).manifest["code"] == "other code"

@@ -233,6 +233,7 @@ def build(recipe: DataRecipe, out: str | Path, *, overwrite: bool = False, conso
             "quarantined": sum(sum(s["rejected"].values()) for s in stats.values()),
             "tokenizer": recipe.tokenizer,
             "versions": _versions(),
+            "code": code_fingerprint(),
             "seconds": round(time.perf_counter() - started, 1),
         }
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
@@ -270,6 +271,19 @@ def _versions() -> dict[str, str]:
         except PackageNotFoundError:
             pass
     return out
+
+
+def code_fingerprint() -> str:
+    """A hash of the code that shapes a build (sources, filters, windows, chat template): a cached build made by
+    other code is stale even when its recipe is unchanged."""
+    import smolthink
+
+    root = Path(smolthink.__file__).parent
+    files = sorted([*(root / "data").rglob("*.py"), *(root / "templates").glob("*.jinja"), root / "formats.py"])
+    digest = hashlib.sha256()
+    for f in files:
+        digest.update(f.relative_to(root).as_posix().encode() + b"\0" + f.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def load_manifest(folder: str | Path) -> dict[str, Any]:

@@ -66,7 +66,7 @@ def _precision(choice: str) -> str:
 
 def resolve_data(spec: str, console: Console) -> DataSource:
     """A built data directory, or a data recipe YAML (built into runs/data/<name> on first use)."""
-    from smolthink.data.build import BuildError, build, load_manifest
+    from smolthink.data.build import BuildError, build, code_fingerprint, load_manifest
     from smolthink.data.recipe import load_recipe
 
     path = Path(spec)
@@ -79,11 +79,14 @@ def resolve_data(spec: str, console: Console) -> DataSource:
         else:
             # runs/data/<name> is this command's own cache of the recipe: a stale build is rebuilt, not trained on
             try:
-                built = load_manifest(folder).get("recipe")
+                built = load_manifest(folder)
             except BuildError:
-                built = None
-            if built != json.loads(json.dumps(to_dict(recipe))):
+                built = {}
+            if built.get("recipe") != json.loads(json.dumps(to_dict(recipe))):
                 console.print(f"[bold]rebuilding the data[/]: {path} changed since {folder} was built")
+                build(recipe, folder, overwrite=True, console=console)
+            elif built.get("code") != code_fingerprint():
+                console.print(f"[bold]rebuilding the data[/]: smolthink's data code changed since {folder} was built")
                 build(recipe, folder, overwrite=True, console=console)
     elif path.is_dir():
         folder = path
