@@ -317,7 +317,7 @@ def _leaves(value):
 
 def test_tool_conversations_are_well_formed():
     counts = {k: 0 for k in st.KINDS}
-    for ex in st.generate(600, seed=7):
+    for ex in st.generate(700, seed=7):
         kind = ex.metadata["kind"]
         counts[kind] += 1
         assert validate_conversation(ex.messages, ex.tools) == []
@@ -376,7 +376,41 @@ def test_tool_conversations_are_well_formed():
             value = json.loads(result) if result.startswith("{") else result.splitlines()
             shown = [v for v in _leaves(value) if isinstance(v, (str, int, float)) and str(v) in last["content"]]
             assert shown, (value, last["content"])
+        elif kind == "math":
+            assert ex.metadata["task"] in sr.TASKS and len(ex.messages) == 2
+            if call_turns:  # the problem's own solver is offered and called
+                assert _calls(last)[0][0] == ex.metadata["needed"]
+            else:
+                assert ex.metadata["needed"] not in offered and last["content"]
     assert all(counts[k] == 100 for k in st.KINDS)
+
+
+def test_math_kind_calls_the_solver_that_does_the_asked_operation():
+    from smolthink.data.sources import task_tools
+
+    items = list(st.generate(400, seed=3, kinds=["math"]))
+    calls = [e for e in items if e.messages[1].get("tool_calls")]
+    assert 100 <= len(calls) <= 300 and len({e.metadata["task"] for e in calls}) >= 8
+    for e in items:
+        offered = [t["function"]["name"] for t in e.tools]
+        msg = e.messages[1]
+        assert all(name in msg["reasoning"] for name in offered)  # what each offered tool does, then the decision
+        if msg.get("tool_calls"):
+            ((name, args),) = _calls(msg)
+            assert f"{name} matches the request" in msg["reasoning"] and not msg["content"]
+            # the arguments are the problem's own values (bases, signs, the sort flag and ISO dates aside)
+            values = [str(abs(v)) if isinstance(v, (int, float)) else v for v in _leaves(args)
+                      if not isinstance(v, bool) and v not in (2, 10, 16)]
+            if e.metadata["task"] != "date_difference":
+                assert all(v.lower() in e.messages[0]["content"].lower() for v in values), (e.messages[0], args)
+        else:
+            assert "No tool matches the request" in msg["reasoning"] and msg["content"]
+    # the generator runs every call and checks its result against the problem's answer: a mismatch raises
+    problem = sr.make_item("gcd_lcm", random.Random(1))
+    _, (name, args) = task_tools.goal_and_call(problem)
+    assert task_tools.checked_call(problem, name, args)["function"] == {"name": name, "arguments": args}
+    with pytest.raises(ValueError, match="answer is"):
+        task_tools.checked_call({**problem, "answer": int(problem["answer"]) + 1}, name, args)
 
 
 def test_irrelevance_covers_requests_for_missing_tools_and_general_questions():

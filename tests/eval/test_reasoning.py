@@ -244,8 +244,10 @@ def test_recipe_seeds_are_training_seeds(path):
         assert spec.seed < TRAINING_SEED_LIMIT, (path.name, spec.name, spec.seed)
         if spec.type in ("synthetic-reasoning", "reasoning-gym", "synthetic-tools"):
             # eval decontaminates against these sources' questions: they must be listed, at least as large
+            # (with the same kinds list: item i's kind, and so its question, follows it)
             assert any(kind == spec.type and seed == spec.seed and n >= spec.n
-                       for kind, seed, n in reasoning.TRAINING_SOURCES), (path.name, spec.name)
+                       and list(kinds or ()) == list(spec.kinds or ())
+                       for kind, seed, n, kinds in reasoning.TRAINING_SOURCES), (path.name, spec.name)
 
 
 def test_eval_questions_are_not_training_questions():

@@ -31,11 +31,15 @@ EVAL_SEED = 7_000_000
 TRAINING_SEED_LIMIT = 1_000_000  # every generator seed in a training recipe must be below this
 DEFAULT_LIMIT = 20  # cases per category
 
-# (source type, seed, n) of the generator sources in the shipped data recipes: eval questions found among their
+# (source type, seed, n, kinds) of the generator sources in the shipped data recipes: eval questions found among their
 # items are skipped. tests/eval/test_reasoning.py checks that this covers recipes/data/*.yaml.
-# synthetic-tools is listed because a third of its irrelevance items are synthetic-reasoning problems.
-TRAINING_SOURCES: tuple[tuple[str, int, int], ...] = (
-    ("synthetic-reasoning", 1000, 5000), ("reasoning-gym", 3000, 3300), ("synthetic-tools", 2000, 5000))
+# synthetic-tools is listed because its math kind and a third of its irrelevance items are synthetic-reasoning
+# problems; its `kinds` list (None: all kinds) is part of the entry, since item i's kind follows that list.
+TRAINING_SOURCES: tuple[tuple[str, int, int, tuple[str, ...] | None], ...] = (
+    ("synthetic-reasoning", 1000, 5000, None), ("reasoning-gym", 3000, 3300, None),
+    ("synthetic-tools", 2000, 5000, None),
+    ("synthetic-tools", 2000, 5000, ("single", "multiple", "parallel", "multi_step", "answer_from_result",
+                                     "irrelevance", "irrelevance", "irrelevance")))
 
 
 DEFAULT_GYM_TASKS: tuple[str, ...] = tuple(gym.EASY_TASKS)
@@ -59,10 +63,12 @@ def _check_names(kind: str, names: Sequence[str] | None, valid: Sequence[str], d
 def _training_questions() -> frozenset[str]:
     """The user questions of the shipped recipes' generator sources (built in a few seconds, once)."""
     questions: set[str] = set()
-    for kind, seed, n in TRAINING_SOURCES:
-        source = {"synthetic-reasoning": synthetic_reasoning, "reasoning-gym": gym,
-                  "synthetic-tools": synthetic_tools}[kind]
-        for ex in source.generate(n, seed=seed):
+    for kind, seed, n, kinds in TRAINING_SOURCES:
+        if kind == "synthetic-tools":
+            examples = synthetic_tools.generate(n, seed=seed, kinds=kinds)
+        else:
+            examples = {"synthetic-reasoning": synthetic_reasoning, "reasoning-gym": gym}[kind].generate(n, seed=seed)
+        for ex in examples:
             questions.update(m["content"] for m in ex.messages if m["role"] == "user")
     return frozenset(questions)
 

@@ -10,6 +10,8 @@ hand; their bodies return deterministic fake data) and the conversations built o
     irrelevance         no offered tool fits → short reasoning saying so, then a direct answer or a polite refusal
                         (a third are synthetic-reasoning problems with an unrelated tool offered, solved in full)
     answer_from_result  call → result → an answer that quotes the result's values
+    math                a synthetic-reasoning problem with solver functions on offer: call the one that does the
+                        asked operation, or (only other solvers on offer) solve it yourself (`task_tools`)
 
 Every assistant turn carries one or two sentences of reasoning (which tool and why, or why none). Every call is
 checked against its schema while generating: a bug here raises instead of writing bad data. Tool messages hold what
@@ -27,11 +29,11 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from smolthink.data.example import Example, SourceError
-from smolthink.data.sources import synthetic_reasoning
+from smolthink.data.sources import synthetic_reasoning, task_tools
 from smolthink.tools import Tool, tool, validate_arguments
 from smolthink.tools.calculator import calculator
 
-KINDS = ("single", "parallel", "multiple", "multi_step", "irrelevance", "answer_from_result")
+KINDS = ("single", "parallel", "multiple", "multi_step", "irrelevance", "answer_from_result", "math")
 
 # ----------------------------------------------------------------------------------------------------- value pools
 
@@ -971,7 +973,7 @@ def _distractors(rng: random.Random, used: set[str], k: int) -> list[str]:
 def _offer(rng: random.Random, names: Sequence[str]) -> list[dict[str, Any]]:
     names = list(dict.fromkeys(names))
     rng.shuffle(names)
-    return [BY_NAME[n].schema for n in names]
+    return [(BY_NAME.get(n) or task_tools.SOLVERS[n]).schema for n in names]
 
 
 def _call_reasoning(rng: random.Random, name: str, req: Request, others: Sequence[str] = ()) -> str:
@@ -1233,6 +1235,7 @@ _BUILDERS: dict[str, Callable[[random.Random], tuple[list, list[str], dict]]] = 
     "multi_step": _multi_step,
     "irrelevance": _irrelevance,
     "answer_from_result": _answer_from_result,
+    "math": task_tools.make,
 }
 
 
