@@ -290,7 +290,10 @@ def load_manifest(folder: str | Path) -> dict[str, Any]:
     path = Path(folder) / "manifest.json"
     if not path.is_file():
         raise BuildError(f"{folder} is not a built dataset: {path} is missing")
-    return json.loads(path.read_text(encoding="utf-8"))
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise BuildError(f"{path} is not valid JSON ({e})") from None
 
 
 def load_conversations(folder: str | Path, split: str = "train") -> list[dict[str, Any]]:

@@ -82,12 +82,16 @@ def resolve_data(spec: str, console: Console) -> DataSource:
                 built = load_manifest(folder)
             except BuildError:
                 built = {}
-            if built.get("recipe") != json.loads(json.dumps(to_dict(recipe))):
-                console.print(f"[bold]rebuilding the data[/]: {path} changed since {folder} was built")
-                build(recipe, folder, overwrite=True, console=console)
+            if not built:
+                stale = f"{folder / 'manifest.json'} is unreadable"
+            elif built.get("recipe") != json.loads(json.dumps(to_dict(recipe))):
+                stale = f"{path} changed"
             elif built.get("code") != code_fingerprint():
-                console.print(f"[bold]rebuilding the data[/]: smolthink's data code changed since {folder} was built")
-                build(recipe, folder, overwrite=True, console=console)
+                stale = "smolthink's data code changed"
+            else:
+                return DataSource(folder, built)
+            console.print(f"[bold]rebuilding the data[/]: {stale} since {folder} was built")
+            build(recipe, folder, overwrite=True, console=console)
     elif path.is_dir():
         folder = path
     else:
