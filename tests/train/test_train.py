@@ -252,5 +252,6 @@ def test_data_recipe_is_built_once_and_rebuilt_when_it_changes(tmp_path, monkeyp
     # so is a build made by other data code (an upgrade, an edited generator), the recipe unchanged
     monkeypatch.setattr("smolthink.data.build.code_fingerprint", lambda: "other code")
     assert resolve_data(str(recipe), console).manifest["code"] == "other code"
-    manifest.write_text("{ cut off")  # and a build whose manifest is damaged
-    assert resolve_data(str(recipe), console).manifest["code"] == "other code"
+    for damaged in ("{ cut off", "[]"):  # and a build whose manifest is damaged
+        manifest.write_text(damaged)
+        assert resolve_data(str(recipe), console).manifest["code"] == "other code"

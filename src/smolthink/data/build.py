@@ -291,9 +291,12 @@ def load_manifest(folder: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise BuildError(f"{folder} is not a built dataset: {path} is missing")
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        manifest = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise BuildError(f"{path} is not valid JSON ({e})") from None
+    if not isinstance(manifest, dict):
+        raise BuildError(f"{path} is not a manifest: expected a JSON object, got {type(manifest).__name__}")
+    return manifest
 
 
 def load_conversations(folder: str | Path, split: str = "train") -> list[dict[str, Any]]:

@@ -1228,6 +1228,40 @@ def _irrelevance(rng: random.Random) -> tuple[list, list[str], dict]:
     return messages, offered, extra
 
 
+_MATH_CALL_SHARE = 0.5  # of the problems that have a solver, the share offered it (the rest: near misses only)
+
+
+def _solver_check(names: Sequence[str]) -> str:
+    """'gcd can compute …; lcm can compute ….': what each offered solver does, before the decision."""
+    return "; ".join(f"{n} can {task_tools.CAPABILITY[n]}" for n in names) + "."
+
+
+def _math(rng: random.Random) -> tuple[list, list[str], dict]:
+    """A synthetic-reasoning problem with solvers on offer: its own solver called, or near misses and solved."""
+    item = synthetic_reasoning.make_item(rng.choice(synthetic_reasoning.TASKS), rng)
+    goal, own = task_tools.goal_and_call(item)
+    others = sorted(set(task_tools.SOLVERS) - ({own[0]} if own else set()))
+    if own is not None and rng.random() < _MATH_CALL_SHARE:
+        name, args = own
+        offered = [name, *rng.sample(others, rng.randint(0, 1))]
+        rng.shuffle(offered)
+        reasoning = rng.choice((
+            "The user wants to {g}. {t} {n} matches the request, so I'll call it with {a}.",
+            "I need to {g}. {t} {n} matches the request. Arguments: {a}.",
+        )).format(g=goal, t=_solver_check(offered), n=name, a=_arg_text(args))
+        message = {"role": "assistant", "content": "", "reasoning": reasoning,
+                   "tool_calls": [task_tools.checked_call(item, name, args)]}
+        return [{"role": "user", "content": item["question"]}, message], offered, {"task": item["task"], "needed": name}
+    offered = rng.sample(others, rng.randint(1, 2))
+    reasoning = rng.choice((
+        "The user wants to {g}. {t} No tool matches the request, so I'll work it out myself. ",
+        "I need to {g}. {t} No tool matches the request; I'll solve it step by step. ",
+    )).format(g=goal, t=_solver_check(offered)) + item["reasoning"]
+    messages = [{"role": "user", "content": item["question"]},
+                {"role": "assistant", "content": item["content"], "reasoning": reasoning}]
+    return messages, offered, {"task": item["task"], "needed": None}
+
+
 _BUILDERS: dict[str, Callable[[random.Random], tuple[list, list[str], dict]]] = {
     "single": lambda rng: _single(rng, multiple=False),
     "multiple": lambda rng: _single(rng, multiple=True),
@@ -1235,7 +1269,7 @@ _BUILDERS: dict[str, Callable[[random.Random], tuple[list, list[str], dict]]] = 
     "multi_step": _multi_step,
     "irrelevance": _irrelevance,
     "answer_from_result": _answer_from_result,
-    "math": task_tools.make,
+    "math": _math,
 }
 
 

@@ -1,10 +1,10 @@
-"""Solver tools for the synthetic-reasoning tasks: the `math` kind of synthetic-tools.
+"""Solver tools for the synthetic-reasoning tasks, offered by the `math` kind of synthetic-tools.
 
 BFCL's simple_python and irrelevance sets are mostly math problems offered one function: call it when it does
 the asked operation (a triangle's area with `calculate_triangle_area`), answer yourself when it does not (a
 triangle's area with `determine_body_mass_index`). The catalog tools (weather, flights, …) teach neither side of
-that line, so this module gives the synthetic-reasoning tasks typed solver functions and builds both sides from
-the same problems:
+that line, so this module gives the synthetic-reasoning tasks typed solver functions, and synthetic-tools builds
+both sides from the same problems:
 
     call     the problem's own solver is offered (sometimes with another solver): one call with the problem's
              numbers, after reasoning that says what each offered tool does
@@ -18,9 +18,7 @@ Every call is checked against its schema and run: a solver whose result is not t
 from __future__ import annotations
 
 import datetime as dt
-import json
 import math
-import random
 from typing import Any
 
 from smolthink.data.sources import synthetic_reasoning
@@ -252,35 +250,3 @@ def checked_call(item: dict[str, Any], name: str, args: dict[str, Any]) -> dict[
         raise ValueError(f"task-tools: {name}({args!r}) = {shown!r}, but the {item['task']} answer is "
                          f"{item['answer']!r}")
     return {"type": "function", "function": {"name": name, "arguments": args}}
-
-
-def _tool_check(names: list[str]) -> str:
-    return "; ".join(f"{n} can {CAPABILITY[n]}" for n in names) + "."
-
-
-def make(rng: random.Random, call_share: float = 0.5) -> tuple[list[dict[str, Any]], list[str], dict[str, Any]]:
-    """(messages, offered solver names, metadata) for one synthetic-reasoning problem with solvers on offer."""
-    item = synthetic_reasoning.make_item(rng.choice(synthetic_reasoning.TASKS), rng)
-    goal, own = goal_and_call(item)
-    others = sorted(set(SOLVERS) - ({own[0]} if own else set()))
-    if own is not None and rng.random() < call_share:
-        name, args = own
-        offered = [name, *rng.sample(others, rng.randint(0, 1))]
-        rng.shuffle(offered)
-        args_text = ", ".join(f"{k}={json.dumps(v, ensure_ascii=False)}" for k, v in args.items())
-        reasoning = rng.choice((
-            "The user wants to {g}. {t} {n} matches the request, so I'll call it with {a}.",
-            "I need to {g}. {t} {n} matches the request. Arguments: {a}.",
-        )).format(g=goal, t=_tool_check(offered), n=name, a=args_text)
-        message = {"role": "assistant", "content": "", "reasoning": reasoning,
-                   "tool_calls": [checked_call(item, name, args)]}
-        return [{"role": "user", "content": item["question"]}, message], offered, {"task": item["task"], "needed": name}
-    offered = rng.sample(others, rng.randint(1, 2))
-    reasoning = rng.choice((
-        "The user wants to {g}. {t} No tool matches the request, so I'll work it out myself. ",
-        "I need to {g}. {t} No tool matches the request; I'll solve it step by step. ",
-    )).format(g=goal, t=_tool_check(offered)) + item["reasoning"]
-    messages = [{"role": "user", "content": item["question"]},
-                {"role": "assistant", "content": item["content"], "reasoning": reasoning}]
-    return messages, offered, {"task": item["task"], "needed": None}
-
