@@ -17,6 +17,7 @@ from fractions import Fraction
 import pytest
 
 from smolthink.data.example import SourceError
+from smolthink.data.sources import formula_tools as ft
 from smolthink.data.sources import synthetic_reasoning as sr
 from smolthink.data.sources import synthetic_tools as st
 from smolthink.formats import ASSISTANT_HEADER, normalize_message, parse_assistant, render, validate_conversation
@@ -317,7 +318,7 @@ def _leaves(value):
 
 def test_tool_conversations_are_well_formed():
     counts = {k: 0 for k in st.KINDS}
-    for ex in st.generate(700, seed=7):
+    for ex in st.generate(800, seed=7):
         kind = ex.metadata["kind"]
         counts[kind] += 1
         assert validate_conversation(ex.messages, ex.tools) == []
@@ -332,7 +333,7 @@ def test_tool_conversations_are_well_formed():
                 named = [n for n in st.BY_NAME if re.search(rf"\b{n}\b", msg["content"])]
                 assert not named, f"the answer to the user names a function: {msg['content']!r}"
                 # short reasoning, except a worked synthetic-reasoning problem (an irrelevance item with a "task")
-                budget = 60 if "task" not in ex.metadata else 300
+                budget = 300 if "task" in ex.metadata else 90 if kind == "formula" else 60
                 assert msg["reasoning"] and len(msg["reasoning"].split()) <= budget, msg["reasoning"]
                 for name, args in _calls(msg):
                     assert name in offered, (name, list(offered))
@@ -382,7 +383,55 @@ def test_tool_conversations_are_well_formed():
                 assert _calls(last)[0][0] == ex.metadata["needed"]
             else:
                 assert ex.metadata["needed"] not in offered and last["content"]
+        elif kind == "formula":
+            assert len(ex.messages) == 2 and ex.metadata["formula"] in ft.BY_KEY
+            if call_turns:
+                assert _calls(last)[0][0] == ex.metadata["needed"] and not last["content"]
+            else:
+                assert ex.metadata["needed"] is None and last["content"]
     assert all(counts[k] == 100 for k in st.KINDS)
+
+
+def test_formula_problems_are_computed_and_stated_with_their_values():
+    rng = random.Random(0)
+    for formula in ft.FORMULAS:
+        for _ in range(5):
+            problem = ft.make_problem(formula, rng)
+            assert problem.value == formula.fn(**problem.args)
+            assert all(str(v) in problem.text for v in problem.args.values()), problem.text
+            assert validate_arguments(ft.schema(formula, "f"), problem.args) is None
+            assert problem.worked().endswith(f"= {ft.fmt(problem.value)}")
+            assert ft.fmt(problem.value) in problem.answer()
+    assert ft.fmt(3.0) == "3" and ft.fmt(2.505) in ("2.5", "2.51") and ft.fmt(-0.125) in ("-0.12", "-0.13")
+    assert ft.BY_KEY["cone_volume"].fn(radius=3, height=5) == pytest.approx(47.12, abs=0.01)
+    near = ft.near_misses(ft.BY_KEY["cone_volume"], random.Random(1), 2)
+    assert len(set(near)) == 2 and ft.BY_KEY["cone_volume"] not in near
+
+
+def test_formula_kind_calls_the_function_that_computes_the_asked_quantity():
+    items = list(st.generate(400, seed=3, kinds=["formula"]))
+    calls = [e for e in items if e.messages[1].get("tool_calls")]
+    assert 140 <= len(calls) <= 260 and len({e.metadata["formula"] for e in calls}) >= 25
+    styles = set()
+    for e in items:
+        formula = ft.BY_KEY[e.metadata["formula"]]
+        described = {t["function"]["name"]: t["function"]["description"] for t in e.tools}
+        msg = e.messages[1]
+        assert re.match(rf"(The user wants|I need) {formula.quantity}[.,]", msg["reasoning"])  # what is asked, first
+        for name, description in described.items():  # what each offered function calculates, then the verdict
+            quantity = description.removeprefix("Calculate ").split(" from the ")[0]
+            verdict = "the same quantity" if description == formula.describe() else "a different quantity"
+            assert f"{name} calculates {quantity}: {verdict}." in msg["reasoning"], (name, msg["reasoning"])
+            styles.add(name.split("_")[0].split(".")[0] if "." not in name else "dotted")
+        if msg.get("tool_calls"):
+            ((name, args),) = _calls(msg)
+            assert described[name] == formula.describe() and not msg["content"]
+            assert msg["reasoning"].endswith(f"So I'll call {name} with {st._arg_text(args)}.")
+            assert all(str(v) in e.messages[0]["content"] for v in args.values())
+        else:  # only neighbouring quantities on offer: none computes the asked one, the answer is worked out
+            assert formula.describe() not in described.values() and "No tool fits" in msg["reasoning"]
+            assert msg["content"].endswith(".") and any(ch.isdigit() for ch in msg["content"])
+    assert styles == {"calculate", "get", "dotted"}
 
 
 def test_math_kind_calls_the_solver_that_does_the_asked_operation():

@@ -1,7 +1,7 @@
 """Procedural tool-calling conversations over a catalog of typed, documented fake tools.
 
 This module owns the catalog (plain Python functions whose schemas `smolthink.tools.tool` derives, never written by
-hand; their bodies return deterministic fake data) and the conversations built on it, one of six kinds:
+hand; their bodies return deterministic fake data) and the conversations built on it, one of eight kinds:
 
     single              one request, one call (0–1 distractor tools offered)
     multiple            the right tool among 3–4 offered, one call
@@ -12,6 +12,9 @@ hand; their bodies return deterministic fake data) and the conversations built o
     answer_from_result  call → result → an answer that quotes the result's values
     math                a synthetic-reasoning problem with solver functions on offer: call the one that does the
                         asked operation, or (only other solvers on offer) solve it yourself (`task_tools`)
+    formula             a request for a quantity (the volume of a cone) with one-formula functions on offer: call
+                        the one that computes it, or (only neighbouring quantities on offer) say which quantity
+                        each computes and work it out with the formula (`formula_tools`)
 
 Every assistant turn carries one or two sentences of reasoning (which tool and why, or why none). Every call is
 checked against its schema while generating: a bug here raises instead of writing bad data. Tool messages hold what
@@ -29,11 +32,11 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from smolthink.data.example import Example, SourceError
-from smolthink.data.sources import synthetic_reasoning, task_tools
+from smolthink.data.sources import formula_tools, synthetic_reasoning, task_tools
 from smolthink.tools import Tool, tool, validate_arguments
 from smolthink.tools.calculator import calculator
 
-KINDS = ("single", "parallel", "multiple", "multi_step", "irrelevance", "answer_from_result", "math")
+KINDS = ("single", "parallel", "multiple", "multi_step", "irrelevance", "answer_from_result", "math", "formula")
 
 # ----------------------------------------------------------------------------------------------------- value pools
 
@@ -970,10 +973,12 @@ def _distractors(rng: random.Random, used: set[str], k: int) -> list[str]:
     return rng.sample(pool, min(k, len(pool)))
 
 
-def _offer(rng: random.Random, names: Sequence[str]) -> list[dict[str, Any]]:
-    names = list(dict.fromkeys(names))
-    rng.shuffle(names)
-    return [(BY_NAME.get(n) or task_tools.SOLVERS[n]).schema for n in names]
+def _offer(rng: random.Random, offered: Sequence[str | dict]) -> list[dict[str, Any]]:
+    """The tools list, shuffled: catalog or solver names looked up, schemas (formula tools) as they are."""
+    schemas = [o if isinstance(o, dict) else (BY_NAME.get(o) or task_tools.SOLVERS[o]).schema for o in offered]
+    schemas = list({s["function"]["name"]: s for s in schemas}.values())
+    rng.shuffle(schemas)
+    return schemas
 
 
 def _call_reasoning(rng: random.Random, name: str, req: Request, others: Sequence[str] = ()) -> str:
@@ -1262,7 +1267,40 @@ def _math(rng: random.Random) -> tuple[list, list[str], dict]:
     return messages, offered, {"task": item["task"], "needed": None}
 
 
-_BUILDERS: dict[str, Callable[[random.Random], tuple[list, list[str], dict]]] = {
+_FORMULA_CALL_SHARE = 0.5  # the share of formula requests offered the function that computes the quantity
+
+
+def _formula(rng: random.Random) -> tuple[list, list[dict], dict]:
+    """A quantity asked for with formula functions on offer: the right one called, or neighbours compared and
+    the formula worked out. Call and no-call reasoning read the same up to the decision: what is asked, then what
+    each offered function calculates (its description's words) and whether that is the same quantity."""
+    formula = rng.choice(formula_tools.FORMULAS)
+    problem = formula_tools.make_problem(formula, rng)
+    call = rng.random() < _FORMULA_CALL_SHARE
+    offered = [formula] if call else []
+    offered += formula_tools.near_misses(formula, rng, rng.choice((0, 0, 1) if call else (1, 1, 2)))
+    rng.shuffle(offered)
+    names = [formula_tools.tool_name(f, rng) for f in offered]
+    schemas = [formula_tools.schema(f, n) for f, n in zip(offered, names)]
+    reasoning = rng.choice(("The user wants {q}.", "I need {q}.")).format(q=formula.quantity) + "".join(
+        f" {n} calculates {f.quantity}: {'the same quantity' if f is formula else 'a different quantity'}."
+        for f, n in zip(offered, names))
+    user = {"role": "user", "content": problem.text}
+    if not call:
+        reasoning += f" No tool fits, so I'll work it out myself: {problem.worked()}."
+        message = {"role": "assistant", "content": problem.answer(), "reasoning": reasoning}
+        return [user, message], schemas, {"needed": None, "formula": formula.key}
+    name = names[offered.index(formula)]
+    error = validate_arguments(schemas[offered.index(formula)], problem.args)
+    if error is not None:
+        raise ValueError(f"synthetic-tools generated invalid arguments for {name}: {error} ({problem.args!r})")
+    reasoning += f" So I'll call {name} with {_arg_text(problem.args)}."
+    message = {"role": "assistant", "content": "", "reasoning": reasoning,
+               "tool_calls": [{"type": "function", "function": {"name": name, "arguments": problem.args}}]}
+    return [user, message], schemas, {"needed": name, "formula": formula.key}
+
+
+_BUILDERS: dict[str, Callable[[random.Random], tuple[list, list[str] | list[dict], dict]]] = {
     "single": lambda rng: _single(rng, multiple=False),
     "multiple": lambda rng: _single(rng, multiple=True),
     "parallel": _parallel,
@@ -1270,6 +1308,7 @@ _BUILDERS: dict[str, Callable[[random.Random], tuple[list, list[str], dict]]] = 
     "irrelevance": _irrelevance,
     "answer_from_result": _answer_from_result,
     "math": _math,
+    "formula": _formula,
 }
 
 
@@ -1299,7 +1338,7 @@ def generate(n: int, *, seed: int, name: str = "synthetic-tools",
         metadata = {"kind": kind, "seed": seed, "index": i}
         if "needed" in item:
             metadata["needed"] = item["needed"]
-        for key in ("chain", "task"):
+        for key in ("chain", "task", "formula"):
             if key in item:
                 metadata[key] = item[key]
         yield Example(source=name, row_id=f"{seed}:{i}", messages=item["messages"], tools=item["tools"],
