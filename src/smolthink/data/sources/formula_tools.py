@@ -216,11 +216,12 @@ _ASKS = ("What is {q} with {g}?", "Calculate {q} with {g}.", "Find {q} given {g}
 _ASKED = ("What is {a}?", "Calculate {a}.", "Compute {a}.", "I need {a}.", "Can you work out {a}?")
 
 
-def _amount(value: int | float, unit: str) -> str:
+def _amount(value: int, unit: str) -> str:
+    """'$120', '15%', '3 cm', '7'."""
     if unit == "$":
         return f"${value}"
-    if unit in ("%", "°"):
-        return f"{value}{unit}"
+    if unit == "%":
+        return f"{value}%"
     return f"{value} {unit}" if unit else str(value)
 
 
