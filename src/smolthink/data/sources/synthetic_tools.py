@@ -950,9 +950,10 @@ def _arg_text(args: dict[str, Any]) -> str:
     return ", ".join(f"{k}={json.dumps(v, ensure_ascii=False)}" for k, v in args.items())
 
 
-def _call(name: str, args: dict[str, Any]) -> dict[str, Any]:
-    """A checked tool call: arguments that do not fit the schema are a generator bug."""
-    problem = validate_arguments(BY_NAME[name].schema, args)
+def _call(name: str, args: dict[str, Any], schema: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A checked tool call: arguments that do not fit the schema (the catalog tool's, unless given) are a generator
+    bug."""
+    problem = validate_arguments(schema or BY_NAME[name].schema, args)
     if problem is not None:
         raise ValueError(f"synthetic-tools generated invalid arguments for {name}: {problem} ({args!r})")
     return {"type": "function", "function": {"name": name, "arguments": args}}
@@ -1290,14 +1291,11 @@ def _formula(rng: random.Random) -> tuple[list, list[dict], dict]:
         reasoning += f" No tool fits, so I'll work it out myself: {problem.worked()}."
         message = {"role": "assistant", "content": problem.answer(), "reasoning": reasoning}
         return [user, message], schemas, {"needed": None, "formula": formula.key}
-    name = names[offered.index(formula)]
-    error = validate_arguments(schemas[offered.index(formula)], problem.args)
-    if error is not None:
-        raise ValueError(f"synthetic-tools generated invalid arguments for {name}: {error} ({problem.args!r})")
-    reasoning += f" So I'll call {name} with {_arg_text(problem.args)}."
+    right = offered.index(formula)
+    reasoning += f" So I'll call {names[right]} with {_arg_text(problem.args)}."
     message = {"role": "assistant", "content": "", "reasoning": reasoning,
-               "tool_calls": [{"type": "function", "function": {"name": name, "arguments": problem.args}}]}
-    return [user, message], schemas, {"needed": name, "formula": formula.key}
+               "tool_calls": [_call(names[right], problem.args, schemas[right])]}
+    return [user, message], schemas, {"needed": names[right], "formula": formula.key}
 
 
 _BUILDERS: dict[str, Callable[[random.Random], tuple[list, list[str] | list[dict], dict]]] = {
