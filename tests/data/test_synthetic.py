@@ -333,7 +333,7 @@ def test_tool_conversations_are_well_formed():
                 named = [n for n in st.BY_NAME if re.search(rf"\b{n}\b", msg["content"])]
                 assert not named, f"the answer to the user names a function: {msg['content']!r}"
                 # short reasoning, except a worked synthetic-reasoning problem (an irrelevance item with a "task")
-                budget = 300 if "task" in ex.metadata else 90 if kind == "formula" else 60
+                budget = 300 if "task" in ex.metadata else 90
                 assert msg["reasoning"] and len(msg["reasoning"].split()) <= budget, msg["reasoning"]
                 for name, args in _calls(msg):
                     assert name in offered, (name, list(offered))
@@ -432,6 +432,20 @@ def test_formula_kind_calls_the_function_that_computes_the_asked_quantity():
             assert formula.describe() not in described.values() and "No tool fits" in msg["reasoning"]
             assert msg["content"].endswith(".") and any(ch.isdigit() for ch in msg["content"])
     assert styles == {"calculate", "get", "dotted"}
+
+
+@pytest.mark.parametrize("kind", ["single", "multiple", "parallel", "answer_from_result", "irrelevance"])
+def test_catalog_kinds_compare_every_offered_tool_before_deciding(kind):
+    for e in st.generate(150, seed=5, kinds=[kind]):
+        msg = e.messages[1]
+        called = [name for name, _ in _calls(msg)]
+        for t in e.tools:  # what each offered tool can do, then whether that fits; the decision comes after
+            name = t["function"]["name"]
+            verdict = "that fits" if name in called else "that does not fit"
+            assert f"{name} can {st.CAPABILITY[name]}: {verdict}." in msg["reasoning"], (name, msg["reasoning"])
+        decision = msg["reasoning"].index("I'll call" if called else "No tool fits")
+        assert decision > max(m.end() for m in re.finditer(r": that (fits|does not fit)\.", msg["reasoning"]))
+        assert bool(called) == (kind != "irrelevance")
 
 
 def test_math_kind_calls_the_solver_that_does_the_asked_operation():

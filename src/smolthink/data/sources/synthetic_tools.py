@@ -16,10 +16,12 @@ hand; their bodies return deterministic fake data) and the conversations built o
                         the one that computes it, or (only neighbouring quantities on offer) say which quantity
                         each computes and work it out with the formula (`formula_tools`)
 
-Every assistant turn carries one or two sentences of reasoning (which tool and why, or why none). Every call is
-checked against its schema while generating: a bug here raises instead of writing bad data. Tool messages hold what
-the catalog function returned (a string as is, anything else as JSON), as `smolthink.tools.run_tool_call` would.
-Item i is built from `random.Random(f"{seed}:{i}")` alone.
+Every assistant turn carries a few sentences of reasoning. Before a first call or a "no tool fits", the catalog
+kinds (all but multi_step) compare: the request, then what each offered tool can do and whether that fits
+("get_weather can check the weather: that fits. translate can translate text: that does not fit."), then the
+decision. Every call is checked against its schema while generating: a bug here raises instead of writing bad
+data. Tool messages hold what the catalog function returned (a string as is, anything else as JSON), as
+`smolthink.tools.run_tool_call` would. Item i is built from `random.Random(f"{seed}:{i}")` alone.
 """
 
 from __future__ import annotations
@@ -982,25 +984,26 @@ def _offer(rng: random.Random, offered: Sequence[str | dict]) -> list[dict[str, 
     return schemas
 
 
+def _verdicts(rng: random.Random, offered: Sequence[str], fitting: Sequence[str]) -> str:
+    """"get_weather can check the weather: that fits. translate can translate text: that doesn't fit.": what each
+    offered tool can do, then whether that is what is asked, in a shuffled order. Every catalog kind, call or no
+    call, reasons this way before it decides (as the formula kind does), so the decision follows a comparison."""
+    order = list(dict.fromkeys(offered))
+    rng.shuffle(order)
+    return " ".join(f"{n} can {CAPABILITY[n]}: {'that fits' if n in fitting else 'that does not fit'}." for n in order)
+
+
 def _call_reasoning(rng: random.Random, name: str, req: Request, others: Sequence[str] = ()) -> str:
-    # Most say what the tool does next to what the user wants, the same comparison an irrelevance item makes.
-    text = rng.choice((
-        "The user wants to {g}. {n} can {c}, which is what is needed, so I'll call it with {a}.",
-        "I need to {g}; {n} can {c}, so it is the right tool. Arguments: {a}.",
-        "The user wants to {g}, and {n} can {c}: that fits. I'll call it with {a}.",
-        "To {g}, I'll call {n} with {a}.",
-        "{n} lets me {g}. I'll pass {a}.",
-    )).format(g=req.goal, n=name, c=CAPABILITY[name], a=_arg_text(req.args))
-    if others and rng.random() < 0.5:
-        text += f" The other tools ({', '.join(others)}) don't fit."
-    return text
+    return "{w} {v} So I'll call {n} with {a}.".format(
+        w=rng.choice(("The user wants to {g}.", "I need to {g}.")).format(g=req.goal),
+        v=_verdicts(rng, [name, *others], [name]), n=name, a=_arg_text(req.args))
 
 
 def _single(rng: random.Random, multiple: bool) -> tuple[list, list[str], dict]:
     name = rng.choice(sorted(BY_NAME))
     req = REQUESTS[name](rng)
     others = _distractors(rng, {name}, rng.randint(2, 3) if multiple else rng.randint(0, 1))
-    reasoning = _call_reasoning(rng, name, req, others if multiple else ())
+    reasoning = _call_reasoning(rng, name, req, others)
     messages = [{"role": "user", "content": req.text},
                 {"role": "assistant", "content": "", "reasoning": reasoning, "tool_calls": [_call(name, req.args)]}]
     return messages, [name, *others], {}
@@ -1014,7 +1017,7 @@ def _answer_from_result(rng: random.Random) -> tuple[list, list[str], dict]:
     after = rng.choice(("{n} returned what I need, so I can answer now.", "I have the result from {n}; I'll report it.",
                         "The {n} result answers the request. Summarize it for the user.")).format(n=name)
     messages = [{"role": "user", "content": req.text},
-                {"role": "assistant", "content": "", "reasoning": _call_reasoning(rng, name, req),
+                {"role": "assistant", "content": "", "reasoning": _call_reasoning(rng, name, req, others),
                  "tool_calls": [_call(name, req.args)]},
                 tool_msg,
                 {"role": "assistant", "content": _answer(name, req.args, result), "reasoning": after}]
@@ -1050,23 +1053,21 @@ def _parallel(rng: random.Random) -> tuple[list, list[str], dict]:
         arg_list = make(rng, k)
         text = rng.choice(templates).format(j=_and([label(a) for a in arg_list]))
         calls = [(name, a) for a in arg_list]
-        reasoning = rng.choice((
-            "The user asks about {k} items: {j}. I'll call {n} {k} times in parallel, one call each.",
-            "{n} takes one value per call, so I need {k} calls: {j}.",
-        )).format(k=k, j=_and([label(a) for a in arg_list]), n=name)
         used = [name]
+        others = _distractors(rng, set(used), rng.randint(0, 3))
+        reasoning = "The user asks about {k} items: {j}. {v} {n} takes one value per call, so I'll call it {k} " \
+                    "times at once.".format(k=k, j=_and([label(a) for a in arg_list]), n=name,
+                                            v=_verdicts(rng, [name, *others], used))
     else:
         names = rng.sample(sorted(set(BY_NAME) - {"web_search"}), k)
         reqs = [REQUESTS[n](rng) for n in names]
         joiner = rng.choice((" ", " Also: ", "\n"))
         text = joiner.join(r.text for r in reqs)
         calls = [(n, r.args) for n, r in zip(names, reqs)]
-        reasoning = rng.choice((
-            "There are {k} separate requests: {g}. Each needs its own tool, so I'll make {k} calls at once.",
-            "The user wants to {g}. I'll call {n} together.",
-        )).format(k=k, g=_and([r.goal for r in reqs]), n=_and(names))
         used = names
-    others = _distractors(rng, set(used), rng.randint(0, max(0, 4 - len(used))))
+        others = _distractors(rng, set(used), rng.randint(0, max(0, 4 - len(used))))
+        reasoning = "The user wants to {g}. {v} So I'll call {n} at once.".format(
+            g=_and([r.goal for r in reqs]), v=_verdicts(rng, [*used, *others], used), n=_and(names))
     messages = [{"role": "user", "content": text},
                 {"role": "assistant", "content": "", "reasoning": reasoning,
                  "tool_calls": [_call(n, a) for n, a in calls]}]
@@ -1177,11 +1178,6 @@ def _multi_step(rng: random.Random) -> tuple[list, list[str], dict]:
 _NUMERIC_TOOLS = ["calculate_area", "calculate_bmi", "compound_interest", "convert_temperature", "get_distance"]
 
 
-def _capabilities(names: Sequence[str]) -> str:
-    """'check the weather or translate text': what the offered tools can do, for "no tool fits" reasoning."""
-    return " or ".join(CAPABILITY[n] for n in names)
-
-
 def _irrelevance(rng: random.Random) -> tuple[list, list[str], dict]:
     roll = rng.random()
     if roll < 0.35:  # a request for a tool that is not offered
@@ -1189,12 +1185,9 @@ def _irrelevance(rng: random.Random) -> tuple[list, list[str], dict]:
         req = REQUESTS[needed](rng)
         blocked = related(needed) | {"web_search", "calculator"}
         offered = rng.sample(sorted(set(BY_NAME) - blocked), rng.randint(1, 3))
-        reasoning = rng.choice((
-            "The user wants to {g}, but none of the available tools ({o}) can do that, so I won't call any.",
-            "No tool fits: {o} can't {g}. I'll answer without a tool call.",
-            "The user wants to {g}. The tools here can only {c}, which is not what is asked, so I won't call any.",
-            "The user wants to {g}, but {o} can only {c}. That doesn't fit, so no tool call.",
-        )).format(g=req.goal, o=", ".join(offered), c=_capabilities(offered))
+        reasoning = "{w} {v} No tool fits, so I won't call any.".format(
+            w=rng.choice(("The user wants to {g}.", "I need to {g}.")).format(g=req.goal),
+            v=_verdicts(rng, offered, ()))
         if needed in _DIRECT:
             value = BY_NAME[needed].fn(**req.args)
             content = _DIRECT[needed](req.args, value)
@@ -1207,28 +1200,20 @@ def _irrelevance(rng: random.Random) -> tuple[list, list[str], dict]:
     elif roll < 0.55:  # general knowledge the model can answer itself
         text, content = rng.choice(GENERAL_QA)
         offered = rng.sample(sorted(set(BY_NAME) - {"web_search", "calculator", "lookup_word"}), rng.randint(1, 3))
-        reasoning = rng.choice(("A general knowledge question. None of the tools ({o}) are needed; I know the answer.",
-                                "No tool is relevant here ({o} don't apply), so I'll answer directly.")
-                               ).format(o=", ".join(offered))
+        reasoning = f"A general knowledge question. {_verdicts(rng, offered, ())} No tool fits; I know the answer."
         extra = {"needed": None}
     elif roll < 0.65:  # small talk: no tool, whatever is offered
         text, content = rng.choice(SMALL_TALK)
         offered = rng.sample(sorted(BY_NAME), rng.randint(1, 3))
-        reasoning = rng.choice(("This is small talk, not a task for {o}. I'll just reply.",
-                                "No tool call is needed for this; I'll respond directly.")
-                               ).format(o=" or ".join(offered))
+        reasoning = f"This is small talk. {_verdicts(rng, offered, ())} No tool fits; I'll just reply."
         extra = {"needed": None}
     else:  # a problem to work out (as in BFCL's irrelevance set): an unrelated tool on offer, solved without it
         item = synthetic_reasoning.make_item(rng.choice(synthetic_reasoning.TASKS), rng)
         text, content = item["question"], item["content"]
         pool = _NUMERIC_TOOLS if rng.random() < 0.5 else sorted(set(BY_NAME) - {"calculator"})
         offered = rng.sample(pool, rng.randint(1, 2))  # half the time tools that also work with numbers
-        reasoning = rng.choice((
-            "None of the tools ({o}) can solve this problem, so I'll work it out myself. ",
-            "This is a {t} problem; {o} can't help with it. No tool call, I'll solve it step by step. ",
-            "The user asks me to solve a {t} problem. {o} can only {c}, which doesn't help, so no tool call; "
-            "I'll work it out myself. ",
-        )).format(o=" or ".join(offered), t=item["task"].replace("_", " "), c=_capabilities(offered)) + item["reasoning"]
+        reasoning = "The user wants to solve a {t} problem. {v} No tool fits, so I'll work it out myself. ".format(
+            t=item["task"].replace("_", " ").removesuffix(" problem"), v=_verdicts(rng, offered, ())) + item["reasoning"]
         extra = {"needed": None, "task": item["task"]}
     messages = [{"role": "user", "content": text}, {"role": "assistant", "content": content, "reasoning": reasoning}]
     return messages, offered, extra
