@@ -985,7 +985,7 @@ def _offer(rng: random.Random, offered: Sequence[str | dict]) -> list[dict[str, 
 
 
 def _verdicts(rng: random.Random, offered: Sequence[str], fitting: Sequence[str]) -> str:
-    """"get_weather can check the weather: that fits. translate can translate text: that doesn't fit.": what each
+    """"get_weather can check the weather: that fits. translate can translate text: that does not fit.": what each
     offered tool can do, then whether that is what is asked, in a shuffled order. Every catalog kind, call or no
     call, reasons this way before it decides (as the formula kind does), so the decision follows a comparison."""
     order = list(dict.fromkeys(offered))
