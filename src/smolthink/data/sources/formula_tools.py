@@ -20,6 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from smolthink.data.sources.synthetic_reasoning import join_words
+
 
 @dataclass(frozen=True)
 class Param:
@@ -41,11 +43,10 @@ class Formula:
     unit: str  # the answer's unit; "{u}" is the item's length unit
     units: tuple[str, ...] = ("",)  # a request gives its lengths in one of these units ("{u}" in `unit`)
     asked: str = ""  # how a request names it with its values ("the factorial of {n}"), instead of "... with a n of 7"
+    valid: Callable[..., bool] | None = None  # which drawn values make a sensible request (k < n), if not all
 
     def describe(self) -> str:
-        nouns = [p.noun for p in self.params]
-        given = nouns[0] if len(nouns) == 1 else ", ".join(nouns[:-1]) + " and " + nouns[-1]
-        return f"Calculate {self.quantity} from the {given}."
+        return f"Calculate {self.quantity} from the {join_words([p.noun for p in self.params])}."
 
 
 def _p(name: str, noun: str | None = None, lo: int = 2, hi: int = 20, unit: str = "") -> Param:
@@ -156,7 +157,8 @@ FORMULAS: tuple[Formula, ...] = (
     Formula("percentage_change", "the percentage change between two values", "money",
             (_p("old_value", "old value", 10, 500), _p("new_value", "new value", 10, 500)),
             "change = ({new_value} - {old_value}) / {old_value} × 100",
-            lambda old_value, new_value: (new_value - old_value) / old_value * 100, "percent"),
+            lambda old_value, new_value: (new_value - old_value) / old_value * 100, "percent",
+            valid=lambda old_value, new_value: new_value != old_value),
     Formula("fuel_efficiency", "the fuel efficiency of a car", "money",
             (_p("distance", "distance", 50, 900, unit="km"), _p("fuel", "fuel amount", 5, 60, unit="liters")),
             "efficiency = {distance} / {fuel}", lambda distance, fuel: distance / fuel, "km per liter"),
@@ -166,11 +168,13 @@ FORMULAS: tuple[Formula, ...] = (
     Formula("combinations", "the number of combinations of k items chosen from n", "counting",
             (_p("n", "number of items", 5, 15), _p("k", "number chosen", 2, 4)),
             "C({n}, {k}) = {n}! / ({k}! × ({n} - {k})!)",
-            lambda n, k: math.comb(n, k), "", asked="the number of ways to choose {k} items from {n}"),
+            lambda n, k: math.comb(n, k), "", asked="the number of ways to choose {k} items from {n}",
+            valid=lambda n, k: k < n),
     Formula("permutations", "the number of ordered arrangements of k items out of n", "counting",
             (_p("n", "number of items", 5, 12), _p("k", "number arranged", 2, 4)),
             "P({n}, {k}) = {n}! / ({n} - {k})!",
-            lambda n, k: math.perm(n, k), "", asked="the number of ordered arrangements of {k} items out of {n}"),
+            lambda n, k: math.perm(n, k), "", asked="the number of ordered arrangements of {k} items out of {n}",
+            valid=lambda n, k: k < n),
     Formula("power", "a number raised to a power", "counting", (_p("base", lo=2, hi=12), _p("exponent", lo=2, hi=5)),
             "{base}^{exponent}", lambda base, exponent: base ** exponent, "",
             asked="{base} raised to the power {exponent}"),
@@ -204,11 +208,8 @@ def fmt(x: float) -> str:
 def _values(formula: Formula, rng: random.Random) -> dict[str, int]:
     while True:
         args = {p.name: rng.randint(p.lo, p.hi) for p in formula.params}
-        if formula.key in ("combinations", "permutations") and args["k"] >= args["n"]:
-            continue
-        if formula.key == "percentage_change" and args["old_value"] == args["new_value"]:
-            continue
-        return args
+        if formula.valid is None or formula.valid(**args):
+            return args
 
 
 _ASKS = ("What is {q} with {g}?", "Calculate {q} with {g}.", "Find {q} given {g}.", "Given {g}, compute {q}.",
@@ -251,8 +252,7 @@ def make_problem(formula: Formula, rng: random.Random) -> Problem:
     else:
         given = [f"{'an' if p.noun[0] in 'aeiou' else 'a'} {p.noun} of {_amount(args[p.name], p.unit or unit)}"
                  for p in formula.params]
-        g = given[0] if len(given) == 1 else ", ".join(given[:-1]) + " and " + given[-1]
-        text = rng.choice(_ASKS).format(q=formula.quantity, g=g)
+        text = rng.choice(_ASKS).format(q=formula.quantity, g=join_words(given))
     return Problem(formula, args, unit, text[0].upper() + text[1:], formula.fn(**args))
 
 

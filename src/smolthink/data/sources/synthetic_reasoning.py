@@ -275,7 +275,8 @@ def _plural(animal: str, count: int) -> str:
     return _PLURAL.get(animal, animal + "s")
 
 
-def _join(parts: Sequence[str]) -> str:
+def join_words(parts: Sequence[str]) -> str:
+    """'a', 'a and b', 'a, b and c'."""
     return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
 
 
@@ -284,7 +285,7 @@ def _word_problem(rng: random.Random) -> dict[str, Any]:
     if kind == "legs":
         animals = rng.sample(sorted(LEGS), rng.randint(2, 3))
         counts = [rng.randint(1, 6) for _ in animals]
-        listing = _join([f"{c} {_plural(a, c)}" for a, c in zip(animals, counts)])
+        listing = join_words([f"{c} {_plural(a, c)}" for a, c in zip(animals, counts)])
         question = _pick(rng, ("A farm has {l}. How many legs are there in total?",
                                "How many legs are there in total if you have {l}?",
                                "Count the legs: {l}. What is the total?",
@@ -324,7 +325,7 @@ def _word_problem(rng: random.Random) -> dict[str, Any]:
         name = rng.choice(NAMES)
         coins = rng.sample(sorted(COINS), rng.randint(2, 3))
         counts = [rng.randint(1, 9) for _ in coins]
-        listing = _join([f"{c} {coin if c == 1 else _COIN_PLURAL[coin]}" for coin, c in zip(coins, counts)])
+        listing = join_words([f"{c} {coin if c == 1 else _COIN_PLURAL[coin]}" for coin, c in zip(coins, counts)])
         question = _pick(rng, ("{n} has {l}. How many cents is that in total?",
                                "How many cents are {l} worth?",
                                "A jar holds {l}. What is the total value in cents?"), n=name, l=listing)

@@ -35,6 +35,7 @@ from typing import Any, Literal
 
 from smolthink.data.example import Example, SourceError
 from smolthink.data.sources import formula_tools, synthetic_reasoning, task_tools
+from smolthink.data.sources.synthetic_reasoning import join_words
 from smolthink.tools import Tool, tool, validate_arguments
 from smolthink.tools.calculator import calculator
 
@@ -993,10 +994,13 @@ def _verdicts(rng: random.Random, offered: Sequence[str], fitting: Sequence[str]
     return " ".join(f"{n} can {CAPABILITY[n]}: {'that fits' if n in fitting else 'that does not fit'}." for n in order)
 
 
+def _comparison(rng: random.Random, goal: str, offered: Sequence[str], fitting: Sequence[str]) -> str:
+    """What is asked, then each offered tool's verdict: call and no-call reasoning read alike up to the decision."""
+    return f"{rng.choice(('The user wants to', 'I need to'))} {goal}. {_verdicts(rng, offered, fitting)}"
+
+
 def _call_reasoning(rng: random.Random, name: str, req: Request, others: Sequence[str] = ()) -> str:
-    return "{w} {v} So I'll call {n} with {a}.".format(
-        w=rng.choice(("The user wants to {g}.", "I need to {g}.")).format(g=req.goal),
-        v=_verdicts(rng, [name, *others], [name]), n=name, a=_arg_text(req.args))
+    return f"{_comparison(rng, req.goal, [name, *others], [name])} So I'll call {name} with {_arg_text(req.args)}."
 
 
 def _single(rng: random.Random, multiple: bool) -> tuple[list, list[str], dict]:
@@ -1041,23 +1045,19 @@ _PARALLEL_SAME = {  # tool → (k argument sets, request templates over the join
 }
 
 
-def _and(items: Sequence[str]) -> str:
-    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
-
-
 def _parallel(rng: random.Random) -> tuple[list, list[str], dict]:
     k = rng.choice((2, 2, 3))
     if rng.random() < 0.5:
         name = rng.choice(sorted(_PARALLEL_SAME))
         make, templates, label = _PARALLEL_SAME[name]
         arg_list = make(rng, k)
-        text = rng.choice(templates).format(j=_and([label(a) for a in arg_list]))
+        items = join_words([label(a) for a in arg_list])
+        text = rng.choice(templates).format(j=items)
         calls = [(name, a) for a in arg_list]
         used = [name]
         others = _distractors(rng, set(used), rng.randint(0, 3))
-        reasoning = "The user asks about {k} items: {j}. {v} {n} takes one value per call, so I'll call it {k} " \
-                    "times at once.".format(k=k, j=_and([label(a) for a in arg_list]), n=name,
-                                            v=_verdicts(rng, [name, *others], used))
+        reasoning = (f"The user asks about {k} items: {items}. {_verdicts(rng, [name, *others], used)} {name} takes "
+                     f"one value per call, so I'll call it {k} times at once.")
     else:
         names = rng.sample(sorted(set(BY_NAME) - {"web_search"}), k)
         reqs = [REQUESTS[n](rng) for n in names]
@@ -1067,7 +1067,7 @@ def _parallel(rng: random.Random) -> tuple[list, list[str], dict]:
         used = names
         others = _distractors(rng, set(used), rng.randint(0, max(0, 4 - len(used))))
         reasoning = "The user wants to {g}. {v} So I'll call {n} at once.".format(
-            g=_and([r.goal for r in reqs]), v=_verdicts(rng, [*used, *others], used), n=_and(names))
+            g=join_words([r.goal for r in reqs]), v=_verdicts(rng, [*used, *others], used), n=join_words(names))
     messages = [{"role": "user", "content": text},
                 {"role": "assistant", "content": "", "reasoning": reasoning,
                  "tool_calls": [_call(n, a) for n, a in calls]}]
@@ -1185,9 +1185,7 @@ def _irrelevance(rng: random.Random) -> tuple[list, list[str], dict]:
         req = REQUESTS[needed](rng)
         blocked = related(needed) | {"web_search", "calculator"}
         offered = rng.sample(sorted(set(BY_NAME) - blocked), rng.randint(1, 3))
-        reasoning = "{w} {v} No tool fits, so I won't call any.".format(
-            w=rng.choice(("The user wants to {g}.", "I need to {g}.")).format(g=req.goal),
-            v=_verdicts(rng, offered, ()))
+        reasoning = f"{_comparison(rng, req.goal, offered, ())} No tool fits, so I won't call any."
         if needed in _DIRECT:
             value = BY_NAME[needed].fn(**req.args)
             content = _DIRECT[needed](req.args, value)
@@ -1212,8 +1210,9 @@ def _irrelevance(rng: random.Random) -> tuple[list, list[str], dict]:
         text, content = item["question"], item["content"]
         pool = _NUMERIC_TOOLS if rng.random() < 0.5 else sorted(set(BY_NAME) - {"calculator"})
         offered = rng.sample(pool, rng.randint(1, 2))  # half the time tools that also work with numbers
-        reasoning = "The user wants to solve a {t} problem. {v} No tool fits, so I'll work it out myself. ".format(
-            t=item["task"].replace("_", " ").removesuffix(" problem"), v=_verdicts(rng, offered, ())) + item["reasoning"]
+        task = item["task"].replace("_", " ").removesuffix(" problem")  # "word_problem": "a word problem"
+        reasoning = (f"The user wants to solve a {task} problem. {_verdicts(rng, offered, ())} No tool fits, so I'll "
+                     f"work it out myself. {item['reasoning']}")
         extra = {"needed": None, "task": item["task"]}
     messages = [{"role": "user", "content": text}, {"role": "assistant", "content": content, "reasoning": reasoning}]
     return messages, offered, extra
