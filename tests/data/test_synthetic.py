@@ -18,6 +18,7 @@ import pytest
 
 from smolthink.data.example import SourceError
 from smolthink.data.sources import formula_tools as ft
+from smolthink.data.sources import lookup_tools as lt
 from smolthink.data.sources import synthetic_reasoning as sr
 from smolthink.data.sources import synthetic_tools as st
 from smolthink.formats import ASSISTANT_HEADER, normalize_message, parse_assistant, render, validate_conversation
@@ -318,7 +319,7 @@ def _leaves(value):
 
 def test_tool_conversations_are_well_formed():
     counts = {k: 0 for k in st.KINDS}
-    for ex in st.generate(800, seed=7):
+    for ex in st.generate(100 * len(st.KINDS), seed=7):
         kind = ex.metadata["kind"]
         counts[kind] += 1
         assert validate_conversation(ex.messages, ex.tools) == []
@@ -389,6 +390,12 @@ def test_tool_conversations_are_well_formed():
                 assert _calls(last)[0][0] == ex.metadata["needed"] and not last["content"]
             else:
                 assert ex.metadata["needed"] is None and last["content"]
+        elif kind == "lookup":
+            assert len(ex.messages) == 2
+            if call_turns:
+                assert _calls(last)[0][0] == ex.metadata["needed"] and not last["content"]
+            else:
+                assert ex.metadata["needed"] is None and last["content"]
     assert all(counts[k] == 100 for k in st.KINDS)
 
 
@@ -432,6 +439,36 @@ def test_formula_kind_calls_the_function_that_computes_the_asked_quantity():
             assert formula.describe() not in described.values() and "No tool fits" in msg["reasoning"]
             assert msg["content"].endswith(".") and any(ch.isdigit() for ch in msg["content"])
     assert styles == {"calculate", "get", "dotted"}
+
+
+def test_lookup_kind_calls_the_function_that_gets_the_asked_fact():
+    items = list(st.generate(400, seed=3, kinds=["lookup"]))
+    calls = [e for e in items if e.messages[1].get("tool_calls")]
+    assert 140 <= len(calls) <= 260
+    near = {"same subject": 0, "same fact": 0}
+    for e in items:
+        user, msg = e.messages
+        asked = re.match(r"(?:The user wants|I need) (.+?)\. ", msg["reasoning"]).group(1)  # what is asked, first
+        assert asked in user["content"]
+        fact = next(f for f in lt.FACTS if asked.startswith(f.phrase + " of ") and asked.endswith(
+            tuple(f.subject.say.format(v=v) for v in f.subject.values)))
+        for t in e.tools:  # what each offered function gets (its description's words), then the verdict
+            name, description = t["function"]["name"], t["function"]["description"]
+            thing = re.sub(r"^(Get|Retrieve|Fetch|Look up) ", "", description).removesuffix(".")
+            verdict = "the same information" if thing == fact.thing else "different information"
+            assert f"{name} gets {thing}: {verdict}." in msg["reasoning"], (name, msg["reasoning"])
+            if thing != fact.thing:
+                near["same subject"] += thing.endswith(f" of {fact.subject.noun}")
+                near["same fact"] += thing.startswith(f"{fact.phrase} of ")
+        if msg.get("tool_calls"):
+            ((name, args),) = _calls(msg)
+            offered = {t["function"]["name"]: t["function"]["description"] for t in e.tools}
+            assert offered[name].endswith(f" {fact.thing}.") and not msg["content"]
+            assert msg["reasoning"].endswith(f"So I'll call {name} with {st._arg_text(args)}.")
+            assert list(args.values())[0] in user["content"]
+        else:  # only other facts on offer: none gets the asked one, the request is declined without a call
+            assert "No tool fits" in msg["reasoning"] and asked in msg["content"]
+    assert near["same subject"] > 100 and near["same fact"] > 5  # near misses, not just unrelated tools
 
 
 @pytest.mark.parametrize("kind", ["single", "multiple", "parallel", "answer_from_result", "irrelevance"])

@@ -82,7 +82,7 @@ RELATIONS = (  # (more, less, most, least)
 MONTHS = tuple(calendar.month_name)[1:]
 
 
-def _fmt(x: int | float | Fraction) -> str:
+def format_number(x: int | float | Fraction) -> str:
     """A number as people write it: 3, 2.5, -0.25 (never 3.0)."""
     if isinstance(x, Fraction):
         if x.denominator == 1:
@@ -102,7 +102,7 @@ def _pick(rng: random.Random, options: Sequence[str], **values: Any) -> str:
 def _item(question: str, reasoning: str, answer: Any, answer_type: str, params: dict[str, Any],
           specific: Sequence[str] = (), **values: Any) -> dict[str, Any]:
     """Assemble an item; the answer sentence is chosen later (it may need a bare answer)."""
-    return {"question": question, "reasoning": reasoning, "answer": answer if isinstance(answer, str) else _fmt(answer),
+    return {"question": question, "reasoning": reasoning, "answer": answer if isinstance(answer, str) else format_number(answer),
             "answer_type": answer_type, "params": params, "_specific": list(specific), "_values": values}
 
 
@@ -360,15 +360,15 @@ def _unit_conversion(rng: random.Random) -> dict[str, Any]:
         src, dst, result = big, small, value * factor
         reasoning = _pick(rng, ("1 {s1} = {f} {d}, so {v} {s} = {v} * {f} = {r} {d}.",
                                 "There are {f} {d} in one {s1}. {v} * {f} = {r}, so that is {r} {d}."),
-                          s1=_SINGULAR[big], s=big, d=small, f=factor, v=_fmt(value), r=_fmt(result))
+                          s1=_SINGULAR[big], s=big, d=small, f=factor, v=format_number(value), r=format_number(result))
     else:  # small → big: divide
         result = Fraction(rng.randint(2, 40))
         value = result * factor
         src, dst = small, big
         reasoning = _pick(rng, ("1 {b1} = {f} {s}, so {v} {s} = {v} / {f} = {r} {b}.",
                                 "There are {f} {s} in one {b1}. {v} / {f} = {r}, so that is {r} {b}."),
-                          b1=_SINGULAR[big], b=big, s=small, f=factor, v=_fmt(value), r=_fmt(result))
-    v = _fmt(value)
+                          b1=_SINGULAR[big], b=big, s=small, f=factor, v=format_number(value), r=format_number(result))
+    v = format_number(value)
     question = _pick(rng, ("How many {d} are in {v} {s}?", "Convert {v} {s} to {d}.", "{v} {s} is how many {d}?",
                            "What is {v} {s} in {d}?"), d=dst, v=v, s=src)
     return _item(question, reasoning, result, "number", {"value": v, "from": src, "to": dst},

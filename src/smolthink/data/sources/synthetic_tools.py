@@ -1,7 +1,7 @@
 """Procedural tool-calling conversations over a catalog of typed, documented fake tools.
 
 This module owns the catalog (plain Python functions whose schemas `smolthink.tools.tool` derives, never written by
-hand; their bodies return deterministic fake data) and the conversations built on it, one of eight kinds:
+hand; their bodies return deterministic fake data) and the conversations built on it, one of nine kinds:
 
     single              one request, one call (0–1 distractor tools offered)
     multiple            the right tool among 3–4 offered, one call
@@ -15,6 +15,9 @@ hand; their bodies return deterministic fake data) and the conversations built o
     formula             a request for a quantity (the volume of a cone) with one-formula functions on offer: call
                         the one that computes it, or (only neighbouring quantities on offer) say which quantity
                         each computes and work it out with the formula (`formula_tools`)
+    lookup              a request for a fact (the diet of the lion) with lookup functions on offer: call the one that
+                        gets it, or (only other facts on offer: the habitat of an animal, a city's population) say
+                        what each gets and decline (`lookup_tools`)
 
 Every assistant turn carries a few sentences of reasoning. Before a first call or a "no tool fits", the catalog
 kinds (all but multi_step) compare: the request, then what each offered tool can do and whether that fits
@@ -34,12 +37,13 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from smolthink.data.example import Example, SourceError
-from smolthink.data.sources import formula_tools, synthetic_reasoning, task_tools
+from smolthink.data.sources import formula_tools, lookup_tools, synthetic_reasoning, task_tools
 from smolthink.data.sources.synthetic_reasoning import join_words
 from smolthink.tools import Tool, tool, validate_arguments
 from smolthink.tools.calculator import calculator
 
-KINDS = ("single", "parallel", "multiple", "multi_step", "irrelevance", "answer_from_result", "math", "formula")
+KINDS = ("single", "parallel", "multiple", "multi_step", "irrelevance", "answer_from_result", "math", "formula",
+         "lookup")
 
 # ----------------------------------------------------------------------------------------------------- value pools
 
@@ -1282,6 +1286,40 @@ def _formula(rng: random.Random) -> tuple[list, list[dict], dict]:
     return [user, message], schemas, {"needed": names[right], "formula": formula.key}
 
 
+_LOOKUP_CALL_SHARE = 0.5  # the share of lookup requests offered the function that gets the asked fact
+_LOOKUP_DECLINES = ("Sorry, I can't look up {a} with the tools I have.",
+                    "None of my tools gets {a}, so I can't look that up right now.",
+                    "I don't have a tool for {a}; the ones I have get other information.")
+
+
+def _lookup(rng: random.Random) -> tuple[list, list[dict], dict]:
+    """A fact asked for (the diet of the lion) with lookup functions on offer: the one that gets it called, or only
+    neighbours (the habitat of an animal, the population of a city) compared and the request declined. Reads like the
+    formula kind: what is asked, then what each offered function gets (its description's words) and whether that is
+    the same information."""
+    fact = rng.choice(lookup_tools.FACTS)
+    req = lookup_tools.make_request(fact, rng)
+    call = rng.random() < _LOOKUP_CALL_SHARE
+    offered = [fact] if call else []
+    offered += lookup_tools.near_misses(fact, rng, rng.choice((0, 0, 1) if call else (1, 1, 2)))
+    rng.shuffle(offered)
+    names = [lookup_tools.tool_name(f, rng) for f in offered]
+    schemas = [lookup_tools.schema(f, n, rng) for f, n in zip(offered, names)]
+    reasoning = rng.choice(("The user wants {a}.", "I need {a}.")).format(a=req.asked) + "".join(
+        f" {n} gets {f.thing}: {'the same information' if f is fact else 'different information'}."
+        for f, n in zip(offered, names))
+    user = {"role": "user", "content": req.text}
+    if not call:
+        reasoning += " No tool fits, so I won't call any."
+        content = rng.choice(_LOOKUP_DECLINES).format(a=req.asked)
+        return [user, {"role": "assistant", "content": content, "reasoning": reasoning}], schemas, {"needed": None}
+    right = offered.index(fact)
+    reasoning += f" So I'll call {names[right]} with {_arg_text(req.args)}."
+    message = {"role": "assistant", "content": "", "reasoning": reasoning,
+               "tool_calls": [_call(names[right], req.args, schemas[right])]}
+    return [user, message], schemas, {"needed": names[right]}
+
+
 _BUILDERS: dict[str, Callable[[random.Random], tuple[list, list[str] | list[dict], dict]]] = {
     "single": lambda rng: _single(rng, multiple=False),
     "multiple": lambda rng: _single(rng, multiple=True),
@@ -1291,6 +1329,7 @@ _BUILDERS: dict[str, Callable[[random.Random], tuple[list, list[str] | list[dict
     "answer_from_result": _answer_from_result,
     "math": _math,
     "formula": _formula,
+    "lookup": _lookup,
 }
 
 

@@ -245,7 +245,7 @@ def checked_call(item: dict[str, Any], name: str, args: dict[str, Any]) -> dict[
     if problem is not None:
         raise ValueError(f"task-tools: invalid arguments for {name}: {problem} ({args!r})")
     result = SOLVERS[name].fn(**args)
-    shown = ", ".join(map(str, result)) if isinstance(result, list) else synthetic_reasoning._fmt(result)
+    shown = ", ".join(map(str, result)) if isinstance(result, list) else synthetic_reasoning.format_number(result)
     if not synthetic_reasoning.check_answer(item, shown):
         raise ValueError(f"task-tools: {name}({args!r}) = {shown!r}, but the {item['task']} answer is "
                          f"{item['answer']!r}")
