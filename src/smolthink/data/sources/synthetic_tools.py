@@ -1256,7 +1256,24 @@ def _math(rng: random.Random) -> tuple[list, list[str], dict]:
     return messages, offered, {"task": item["task"], "needed": None}
 
 
-_FORMULA_CALL_SHARE = 0.5  # the share of formula requests offered the function that computes the quantity
+_TABLE_CALL_SHARE = 0.5  # formula and lookup: the share of requests offered the function that answers them
+
+
+def _with_neighbours(rng: random.Random, target: Any, near_misses: Callable[[Any, random.Random, int], list]
+                     ) -> tuple[bool, list]:
+    """Whether the target function is offered, and the offer (shuffled): the target with 0–1 neighbours, or 1–2
+    neighbours alone."""
+    call = rng.random() < _TABLE_CALL_SHARE
+    offered = [target] if call else []
+    offered += near_misses(target, rng, rng.choice((0, 0, 1) if call else (1, 1, 2)))
+    rng.shuffle(offered)
+    return call, offered
+
+
+def _call_message(reasoning: str, name: str, args: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    """The assistant turn that ends the comparison with a call of `name`."""
+    return {"role": "assistant", "content": "", "reasoning": f"{reasoning} So I'll call {name} with {_arg_text(args)}.",
+            "tool_calls": [_call(name, args, schema)]}
 
 
 def _formula(rng: random.Random) -> tuple[list, list[dict], dict]:
@@ -1265,10 +1282,7 @@ def _formula(rng: random.Random) -> tuple[list, list[dict], dict]:
     each offered function calculates (its description's words) and whether that is the same quantity."""
     formula = rng.choice(formula_tools.FORMULAS)
     problem = formula_tools.make_problem(formula, rng)
-    call = rng.random() < _FORMULA_CALL_SHARE
-    offered = [formula] if call else []
-    offered += formula_tools.near_misses(formula, rng, rng.choice((0, 0, 1) if call else (1, 1, 2)))
-    rng.shuffle(offered)
+    call, offered = _with_neighbours(rng, formula, formula_tools.near_misses)
     names = [formula_tools.tool_name(f, rng) for f in offered]
     schemas = [formula_tools.schema(f, n) for f, n in zip(offered, names)]
     reasoning = rng.choice(("The user wants {q}.", "I need {q}.")).format(q=formula.quantity) + "".join(
@@ -1280,13 +1294,10 @@ def _formula(rng: random.Random) -> tuple[list, list[dict], dict]:
         message = {"role": "assistant", "content": problem.answer(), "reasoning": reasoning}
         return [user, message], schemas, {"needed": None, "formula": formula.key}
     right = offered.index(formula)
-    reasoning += f" So I'll call {names[right]} with {_arg_text(problem.args)}."
-    message = {"role": "assistant", "content": "", "reasoning": reasoning,
-               "tool_calls": [_call(names[right], problem.args, schemas[right])]}
+    message = _call_message(reasoning, names[right], problem.args, schemas[right])
     return [user, message], schemas, {"needed": names[right], "formula": formula.key}
 
 
-_LOOKUP_CALL_SHARE = 0.5  # the share of lookup requests offered the function that gets the asked fact
 _LOOKUP_DECLINES = ("Sorry, I can't look up {a} with the tools I have.",
                     "None of my tools gets {a}, so I can't look that up right now.",
                     "I don't have a tool for {a}; the ones I have get other information.")
@@ -1299,10 +1310,7 @@ def _lookup(rng: random.Random) -> tuple[list, list[dict], dict]:
     the same information."""
     fact = rng.choice(lookup_tools.FACTS)
     req = lookup_tools.make_request(fact, rng)
-    call = rng.random() < _LOOKUP_CALL_SHARE
-    offered = [fact] if call else []
-    offered += lookup_tools.near_misses(fact, rng, rng.choice((0, 0, 1) if call else (1, 1, 2)))
-    rng.shuffle(offered)
+    call, offered = _with_neighbours(rng, fact, lookup_tools.near_misses)
     names = [lookup_tools.tool_name(f, rng) for f in offered]
     schemas = [lookup_tools.schema(f, n, rng) for f, n in zip(offered, names)]
     reasoning = rng.choice(("The user wants {a}.", "I need {a}.")).format(a=req.asked) + "".join(
@@ -1314,10 +1322,7 @@ def _lookup(rng: random.Random) -> tuple[list, list[dict], dict]:
         content = rng.choice(_LOOKUP_DECLINES).format(a=req.asked)
         return [user, {"role": "assistant", "content": content, "reasoning": reasoning}], schemas, {"needed": None}
     right = offered.index(fact)
-    reasoning += f" So I'll call {names[right]} with {_arg_text(req.args)}."
-    message = {"role": "assistant", "content": "", "reasoning": reasoning,
-               "tool_calls": [_call(names[right], req.args, schemas[right])]}
-    return [user, message], schemas, {"needed": names[right]}
+    return [user, _call_message(reasoning, names[right], req.args, schemas[right])], schemas, {"needed": names[right]}
 
 
 _BUILDERS: dict[str, Callable[[random.Random], tuple[list, list[str] | list[dict], dict]]] = {
