@@ -334,7 +334,7 @@ def test_tool_conversations_are_well_formed():
                 named = [n for n in st.BY_NAME if re.search(rf"\b{n}\b", msg["content"])]
                 assert not named, f"the answer to the user names a function: {msg['content']!r}"
                 # short reasoning, except a worked synthetic-reasoning problem (an irrelevance item with a "task")
-                budget = 300 if "task" in ex.metadata else 90
+                budget = 300 if "task" in ex.metadata else 110
                 assert msg["reasoning"] and len(msg["reasoning"].split()) <= budget, msg["reasoning"]
                 for name, args in _calls(msg):
                     assert name in offered, (name, list(offered))
@@ -479,7 +479,9 @@ def test_catalog_kinds_compare_every_offered_tool_before_deciding(kind):
         for t in e.tools:  # what each offered tool can do, then whether that fits; the decision comes after
             name = t["function"]["name"]
             verdict = "that fits" if name in called else "that does not fit"
-            assert f"{name} can {st.CAPABILITY[name]}: {verdict}." in msg["reasoning"], (name, msg["reasoning"])
+            description = t["function"]["description"].split("\n")[0].removesuffix(".")
+            does = description[0].lower() + description[1:]  # the tool's own words, not a paraphrase of the request
+            assert f"{name} can {does}: {verdict}." in msg["reasoning"], (name, msg["reasoning"])
         decision = msg["reasoning"].index("I'll call" if called else "No tool fits")
         assert decision > max(m.end() for m in re.finditer(r": that (fits|does not fit)\.", msg["reasoning"]))
         assert bool(called) == (kind != "irrelevance")

@@ -20,9 +20,9 @@ hand; their bodies return deterministic fake data) and the conversations built o
                         what each gets and decline (`lookup_tools`)
 
 Every assistant turn carries a few sentences of reasoning. Before a first call or a "no tool fits", the catalog
-kinds (all but multi_step) compare: the request, then what each offered tool can do and whether that fits
-("get_weather can check the weather: that fits. translate can translate text: that does not fit."), then the
-decision. Every call is checked against its schema while generating: a bug here raises instead of writing bad
+kinds (all but multi_step) compare: the request, then what each offered tool can do, in its description's own
+words, and whether that fits ("get_weather can get the current weather in a city: that fits. translate can
+translate a short text into another language: that does not fit."), then the decision. Every call is checked against its schema while generating: a bug here raises instead of writing bad
 data. Tool messages hold what the catalog function returned (a string as is, anything else as JSON), as
 `smolthink.tools.run_tool_call` would. Item i is built from `random.Random(f"{seed}:{i}")` alone.
 """
@@ -791,7 +791,8 @@ REQUESTS: dict[str, Callable[[random.Random], Request]] = {
     name: globals()[f"_r_{name}"] for name in BY_NAME
 }
 
-# What a tool can do, for "no tool fits" reasoning and refusals; and what the assistant answers from a result.
+# What a tool can do, in short, for refusals ("I can't check the weather …"); and what the assistant answers from a
+# result.
 CAPABILITY = {
     "get_weather": "check the weather",
     "get_forecast": "get a weather forecast",
@@ -989,13 +990,21 @@ def _offer(rng: random.Random, offered: Sequence[str | dict]) -> list[dict[str, 
     return schemas
 
 
+def described(name: str) -> str:
+    """'get the current weather in a city': what a catalog tool does in its own description's words (the first
+    sentence), so the reasoning copies what the model reads in the tools list rather than restating the request."""
+    first = BY_NAME[name].schema["function"]["description"].split("\n")[0].removesuffix(".")
+    return first[0].lower() + first[1:]
+
+
 def _verdicts(rng: random.Random, offered: Sequence[str], fitting: Sequence[str]) -> str:
-    """"get_weather can check the weather: that fits. translate can translate text: that does not fit.": what each
-    offered tool can do, then whether that is what is asked, in a shuffled order. Every catalog kind, call or no
-    call, reasons this way before it decides (as the formula kind does), so the decision follows a comparison."""
+    """"get_weather can get the current weather in a city: that fits. translate can translate a short text into
+    another language: that does not fit.": what each offered tool can do (its description's words), then whether
+    that is what is asked, in a shuffled order. Every catalog kind, call or no call, reasons this way before it
+    decides (as the formula and lookup kinds do), so the decision follows a comparison."""
     order = list(dict.fromkeys(offered))
     rng.shuffle(order)
-    return " ".join(f"{n} can {CAPABILITY[n]}: {'that fits' if n in fitting else 'that does not fit'}." for n in order)
+    return " ".join(f"{n} can {described(n)}: {'that fits' if n in fitting else 'that does not fit'}." for n in order)
 
 
 def _comparison(rng: random.Random, goal: str, offered: Sequence[str], fitting: Sequence[str]) -> str:
