@@ -102,7 +102,8 @@ def _pick(rng: random.Random, options: Sequence[str], **values: Any) -> str:
 def _item(question: str, reasoning: str, answer: Any, answer_type: str, params: dict[str, Any],
           specific: Sequence[str] = (), **values: Any) -> dict[str, Any]:
     """Assemble an item; the answer sentence is chosen later (it may need a bare answer)."""
-    return {"question": question, "reasoning": reasoning, "answer": answer if isinstance(answer, str) else format_number(answer),
+    return {"question": question, "reasoning": reasoning,
+            "answer": answer if isinstance(answer, str) else format_number(answer),
             "answer_type": answer_type, "params": params, "_specific": list(specific), "_values": values}
 
 

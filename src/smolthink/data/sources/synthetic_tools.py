@@ -22,9 +22,10 @@ hand; their bodies return deterministic fake data) and the conversations built o
 Every assistant turn carries a few sentences of reasoning. Before a first call or a "no tool fits", the catalog
 kinds (all but multi_step) compare: the request, then what each offered tool can do, in its description's own
 words, and whether that fits ("get_weather can get the current weather in a city: that fits. translate can
-translate a short text into another language: that does not fit."), then the decision. Every call is checked against its schema while generating: a bug here raises instead of writing bad
-data. Tool messages hold what the catalog function returned (a string as is, anything else as JSON), as
-`smolthink.tools.run_tool_call` would. Item i is built from `random.Random(f"{seed}:{i}")` alone.
+translate a short text into another language: that does not fit."), then the decision. Every call is checked
+against its schema while generating: a bug here raises instead of writing bad data. Tool messages hold what the
+catalog function returned (a string as is, anything else as JSON), as `smolthink.tools.run_tool_call` would.
+Item i is built from `random.Random(f"{seed}:{i}")` alone.
 """
 
 from __future__ import annotations
