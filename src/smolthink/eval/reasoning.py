@@ -39,10 +39,7 @@ TRAINING_SOURCES: tuple[tuple[str, int, int, tuple[str, ...] | None], ...] = (
     ("synthetic-reasoning", 1000, 5000, None), ("reasoning-gym", 3000, 3300, None),
     ("synthetic-tools", 2000, 5000, None),
     ("synthetic-tools", 2000, 5000, ("single", "multiple", "parallel", "multi_step", "answer_from_result",
-                                     "irrelevance", "irrelevance", "formula", "formula", "formula")),
-    ("synthetic-tools", 2000, 5000, ("single", "multiple", "parallel", "multi_step", "answer_from_result",
-                                     "irrelevance", "irrelevance", "formula", "formula", "formula", "lookup",
-                                     "lookup")))
+                                     "irrelevance", "irrelevance", "formula", "formula", "formula")))
 
 
 DEFAULT_GYM_TASKS: tuple[str, ...] = tuple(gym.EASY_TASKS)
