@@ -452,6 +452,7 @@ def test_lookup_kind_calls_the_function_that_gets_the_asked_fact():
         assert asked in user["content"]
         fact = next(f for f in lt.FACTS if asked.startswith(f.phrase + " of ") and asked.endswith(
             tuple(f.subject.say.format(v=v) for v in f.subject.values)))
+        assert e.metadata["fact"] == f"{fact.subject.key}/{fact.key}"
         for t in e.tools:  # what each offered function gets (its description's words), then the verdict
             name, description = t["function"]["name"], t["function"]["description"]
             thing = re.sub(r"^(Get|Retrieve|Fetch|Look up) ", "", description).removesuffix(".")

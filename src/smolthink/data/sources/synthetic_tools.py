@@ -1327,12 +1327,15 @@ def _lookup(rng: random.Random) -> tuple[list, list[dict], dict]:
         f" {n} gets {f.thing}: {'the same information' if f is fact else 'different information'}."
         for f, n in zip(offered, names))
     user = {"role": "user", "content": req.text}
+    key = f"{fact.subject.key}/{fact.key}"  # "animal/diet"
     if not call:
         reasoning += " No tool fits, so I won't call any."
         content = rng.choice(_LOOKUP_DECLINES).format(a=req.asked)
-        return [user, {"role": "assistant", "content": content, "reasoning": reasoning}], schemas, {"needed": None}
+        message = {"role": "assistant", "content": content, "reasoning": reasoning}
+        return [user, message], schemas, {"needed": None, "fact": key}
     right = offered.index(fact)
-    return [user, _call_message(reasoning, names[right], req.args, schemas[right])], schemas, {"needed": names[right]}
+    message = _call_message(reasoning, names[right], req.args, schemas[right])
+    return [user, message], schemas, {"needed": names[right], "fact": key}
 
 
 _BUILDERS: dict[str, Callable[[random.Random], tuple[list, list[str] | list[dict], dict]]] = {
@@ -1374,7 +1377,7 @@ def generate(n: int, *, seed: int, name: str = "synthetic-tools",
         metadata = {"kind": kind, "seed": seed, "index": i}
         if "needed" in item:
             metadata["needed"] = item["needed"]
-        for key in ("chain", "task", "formula"):
+        for key in ("chain", "task", "formula", "fact"):
             if key in item:
                 metadata[key] = item[key]
         yield Example(source=name, row_id=f"{seed}:{i}", messages=item["messages"], tools=item["tools"],
