@@ -31,10 +31,11 @@ EVAL_SEED = 7_000_000
 TRAINING_SEED_LIMIT = 1_000_000  # every generator seed in a training recipe must be below this
 DEFAULT_LIMIT = 20  # cases per category
 
-# (source type, seed, n, kinds) of the generator sources in the shipped data recipes: eval questions found among their
-# items are skipped. tests/eval/test_reasoning.py checks that this covers recipes/data/*.yaml.
+# (source type, seed, n, tasks or kinds) of the generator sources in the shipped data recipes: eval questions found
+# among their items are skipped. tests/eval/test_reasoning.py checks that this covers recipes/data/*.yaml.
 # synthetic-tools is listed because its math kind and a third of its irrelevance items are synthetic-reasoning
-# problems; its `kinds` list (None: all kinds) is part of the entry, since item i's kind follows that list.
+# problems. The source's `tasks` (synthetic-reasoning) or `kinds` (synthetic-tools) list, None for all, is part of
+# the entry, since item i's task or kind follows that list.
 TRAINING_SOURCES: tuple[tuple[str, int, int, tuple[str, ...] | None], ...] = (
     ("synthetic-reasoning", 1000, 5000, None), ("reasoning-gym", 3000, 3300, None),
     ("synthetic-tools", 2000, 5000, None),
@@ -63,11 +64,13 @@ def _check_names(kind: str, names: Sequence[str] | None, valid: Sequence[str], d
 def _training_questions() -> frozenset[str]:
     """The user questions of the shipped recipes' generator sources (built in a few seconds, once)."""
     questions: set[str] = set()
-    for kind, seed, n, kinds in TRAINING_SOURCES:
+    for kind, seed, n, names in TRAINING_SOURCES:
         if kind == "synthetic-tools":
-            examples = synthetic_tools.generate(n, seed=seed, kinds=kinds)
+            examples = synthetic_tools.generate(n, seed=seed, kinds=names)
+        elif kind == "synthetic-reasoning":
+            examples = synthetic_reasoning.generate(n, seed=seed, tasks=names)
         else:
-            examples = {"synthetic-reasoning": synthetic_reasoning, "reasoning-gym": gym}[kind].generate(n, seed=seed)
+            examples = gym.generate(n, seed=seed, tasks=names)
         for ex in examples:
             questions.update(m["content"] for m in ex.messages if m["role"] == "user")
     return frozenset(questions)
