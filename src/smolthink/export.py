@@ -26,6 +26,7 @@ from typing import Any
 
 from smolthink.formats import chat_template, is_tool_aware
 # The cache's fsync/temporary-name helpers: exports follow the same write-then-rename rules.
+from smolthink.errors import UserError
 from smolthink.models import ModelError, Progress, fsync_path, fsync_tree, load_hf, replace_path, resolve_model, temp_name
 
 # Output format → quantizations it accepts (the first is the default). An hf export is always lossless fp32.
@@ -50,7 +51,7 @@ _PRE_TOKENIZERS = {
 _GENERATION_TAG = re.compile(r"(\{#.*?#\})|(?:\s*\{%-|\{%)\s*(?:end)?generation\s*(?:-%\}\s*|%\})", re.DOTALL)
 
 
-class ExportError(Exception):
+class ExportError(UserError):
     """An export that cannot be done; the message is meant for the user."""
 
 

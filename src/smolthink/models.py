@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from smolthink.errors import UserError
 from smolthink.formats import chat_template
 
 EMBEDDED = "smollm2-135m"
@@ -62,7 +63,7 @@ Progress = Callable[[str], None] | None
 Kind = Literal["embedded", "gguf", "hf", "adapter", "hub"]
 
 
-class ModelError(Exception):
+class ModelError(UserError):
     """A model reference that cannot be resolved or loaded; the message is meant for the user."""
 
 

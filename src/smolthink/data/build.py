@@ -32,9 +32,10 @@ from smolthink.data.example import Example, Rejected, SourceError
 from smolthink.data.filters import Deduplicator, check
 from smolthink.data.recipe import DataRecipe, SourceSpec
 from smolthink.data.windows import rolling_windows, tokenize_conversations
+from smolthink.errors import UserError
 
 
-class BuildError(Exception):
+class BuildError(UserError):
     """The build cannot start or finish; the message says why and what to do."""
 
 

@@ -26,13 +26,14 @@ import torch.nn.functional as F
 from transformers import TrainerCallback
 from trl import SFTTrainer
 
+from smolthink.errors import UserError
 from smolthink.models import write_atomic
 
 MASTER_FILE = "master_weights.pt"
 COMPLETE_FILE = "smolthink_complete.json"
 
 
-class TrainingError(RuntimeError):
+class TrainingError(UserError, RuntimeError):
     """Training cannot go on (NaN loss, bad data); the message says where and what to do."""
 
 
