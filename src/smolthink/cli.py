@@ -2,22 +2,77 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
+import click
 import typer
 from rich.console import Console
+from typer.core import TyperGroup
+
+console = Console()
+err = Console(stderr=True)
+_debug = False  # set by `smolthink --debug …` (or SMOLTHINK_DEBUG=1): tracebacks instead of one-line errors
+
+
+class _Commands(TyperGroup):
+    """The one place where failures become what a user sees (every command and sub-command runs inside it):
+
+    - an error the user can fix (`smolthink.errors.UserError`: a bad recipe, file, model or option; also ValueError,
+      which libraries raise for bad input, a missing file or folder, a full disk): `error: <message>`, exit 2;
+    - a missing optional package: its name and the command that installs it, exit 2;
+    - anything else is a bug: its one-line summary and how to see the traceback (`--debug`), exit 1.
+    """
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except (typer.Exit, click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
+        except KeyboardInterrupt:
+            err.print("[yellow]interrupted[/]")
+            raise typer.Exit(130) from None
+        except Exception as e:
+            if _debug:
+                raise
+            _explain(e)
+
+
+def _explain(e: Exception) -> None:
+    from smolthink.errors import UserError
+
+    expected = (UserError, ValueError, FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError,
+                FileExistsError)
+    if isinstance(e, expected) or (isinstance(e, OSError) and e.errno == errno.ENOSPC):
+        _fail(str(e) or type(e).__name__)
+    if isinstance(e, ModuleNotFoundError) and e.name:
+        _fail(f"the Python package {e.name.split('.')[0]!r} is missing ({e}); in a checkout run `make setup`, "
+              "or install the extra that needs it: pip install 'smolthink[serve,data,train,eval]'")
+    err.print(f"[bold red]error:[/] unexpected {type(e).__name__}: {e}")
+    err.print("[dim]this is a bug in smolthink; run the command again with --debug (smolthink --debug …) "
+              "to see the traceback, and please report it[/]")
+    raise typer.Exit(1)
+
 
 app = typer.Typer(
+    cls=_Commands,
     help="Teach small language models to think and call tools, then run them.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console()
-err = Console(stderr=True)
+
+
+@app.callback()
+def _main(
+    debug: Annotated[bool, typer.Option("--debug", envvar="SMOLTHINK_DEBUG", help="Show Python tracebacks instead of one-line errors.")] = False,
+) -> None:
+    """Teach small language models to think and call tools, then run them."""
+    global _debug
+    _debug = debug
 
 ModelOpt = Annotated[
     Optional[str],
@@ -42,7 +97,6 @@ def _session(model, backend, think, tools, docs, system, max_new_tokens, tempera
     """Build a ChatSession from CLI options, turning user errors into one clear line and exit code 2."""
     from smolthink.chat.backends import GenerationConfig, load_backend
     from smolthink.chat.session import ChatSession
-    from smolthink.models import ModelError
     from smolthink.tools import builtin_tools
 
     from transformers.utils import logging as hf_logging
@@ -51,15 +105,9 @@ def _session(model, backend, think, tools, docs, system, max_new_tokens, tempera
     names = [n.strip() for n in tools.split(",") if n.strip()]
     if docs is not None and "local_search" not in names:
         names.append("local_search")
-    try:
-        tool_list = builtin_tools(names, docs_dir=docs)
-    except (ValueError, FileNotFoundError) as e:
-        _fail(str(e))
-    try:
-        with err.status("loading model…"):
-            engine = load_backend(model, backend, progress=lambda msg: err.print(f"[dim]{msg}[/]"))
-    except (ModelError, ValueError, FileNotFoundError) as e:
-        _fail(str(e))
+    tool_list = builtin_tools(names, docs_dir=docs)
+    with err.status("loading model…"):
+        engine = load_backend(model, backend, progress=lambda msg: err.print(f"[dim]{msg}[/]"))
     gen = GenerationConfig(max_new_tokens=max_new_tokens, temperature=temperature)
     return ChatSession(engine, tool_list, system=system, think=think, max_rounds=max_rounds, gen=gen)
 
@@ -165,13 +213,9 @@ def serve(
     max_tokens_cap: Annotated[int, typer.Option("--max-tokens-cap", help="Upper bound on max_tokens per request.", min=1)] = 2048,
 ) -> None:
     """Serve a model over an OpenAI-compatible HTTP API (/v1/chat/completions, /v1/models, /health)."""
-    from smolthink.models import ModelError
     from smolthink.serve import serve_command
 
-    try:
-        serve_command(model, backend, host=host, port=port, api_key=api_key, max_tokens_cap=max_tokens_cap, console=console)
-    except (ModelError, ValueError) as e:
-        _fail(str(e))
+    serve_command(model, backend, host=host, port=port, api_key=api_key, max_tokens_cap=max_tokens_cap, console=console)
 
 
 @app.command()
@@ -182,19 +226,13 @@ def train(
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out from its last complete checkpoint.")] = False,
 ) -> None:
     """Fine-tune a model with a recipe's phases (full or LoRA), on CUDA, MPS or CPU."""
-    from smolthink.config import ConfigError
-    from smolthink.data.build import BuildError
-    from smolthink.models import ModelError
     from smolthink.train.run import Interrupted, train as run_train
-    from smolthink.train.trainer import TrainingError
 
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()
     try:
         folder = run_train(recipe, out=out, overrides=set_ or [], resume=resume, console=err)
-    except (ConfigError, BuildError, ModelError, TrainingError, ValueError) as e:
-        _fail(str(e))
     except Interrupted as e:
         err.print(f"[yellow]{e}[/]")
         raise typer.Exit(130)
@@ -219,27 +257,20 @@ def eval_(
 
     from smolthink.eval.report import summary_table, write_report
     from smolthink.eval.runner import EvalOptions, evaluate_model, load_cases
-    from smolthink.models import ModelError
 
     options = EvalOptions(suite=suite, limit=limit, enable_thinking=think, batch_size=batch_size,
                           bfcl_categories=[c.strip() for c in categories.split(",") if c.strip()] if categories else None,
                           reasoning_tasks=[t.strip() for t in tasks.split(",") if t.strip()] if tasks else None)
-    try:
-        cases = load_cases(options)
-    except (ValueError, ImportError) as e:
-        _fail(str(e))
+    cases = load_cases(options)
     results = {"settings": {"suite": suite, "limit": limit, "think": think, "cases": len(cases)}}
     columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn()]
     for role, ref in (("model", model), ("baseline", baseline)):
         if role == "baseline" and baseline is None:
             continue
-        try:
-            with Progress(*columns, console=err) as bar:
-                task = bar.add_task(f"{role}: {ref or 'smollm2-135m'}", total=len(cases))
-                results[role] = evaluate_model(ref, backend, cases, out, options, progress=lambda done, total: bar.update(task, completed=done),
-                                               status=lambda msg: err.print(f"[dim]{msg}[/]"))
-        except (ModelError, ValueError) as e:
-            _fail(str(e))
+        with Progress(*columns, console=err) as bar:
+            task = bar.add_task(f"{role}: {ref or 'smollm2-135m'}", total=len(cases))
+            results[role] = evaluate_model(ref, backend, cases, out, options, progress=lambda done, total: bar.update(task, completed=done),
+                                           status=lambda msg: err.print(f"[dim]{msg}[/]"))
     paths = write_report(results, out)
     console.print(summary_table(results))
     console.print(f"report: {paths['html']} (also {paths['markdown'].name}, {paths['results'].name})")
@@ -256,14 +287,11 @@ def export(
     """Export a model (merging a LoRA adapter) as a GGUF file for llama.cpp or a transformers directory."""
     from transformers.utils import logging as hf_logging
 
-    from smolthink.export import ExportError, export_model
+    from smolthink.export import export_model
 
     hf_logging.disable_progress_bar()  # the status line below covers loading
-    try:
-        with err.status("exporting…") as status:
-            path = export_model(model, format_, quant, out, force=force, progress=lambda msg: status.update(msg))
-    except ExportError as e:
-        _fail(str(e))
+    with err.status("exporting…") as status:
+        path = export_model(model, format_, quant, out, force=force, progress=lambda msg: status.update(msg))
     size = sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.is_dir() else path.stat().st_size
     console.print(f"[bold green]wrote[/] {path} ({size / 1e6:,.1f} MB)")
 
@@ -281,20 +309,15 @@ def data_build(
     limit: Annotated[Optional[int], typer.Option("--limit", help="Read or generate at most N rows per source (quick runs).", min=1)] = None,
 ) -> None:
     """Build a training-ready dataset from a data recipe; rejected rows go to quarantine.jsonl."""
-    from smolthink.config import ConfigError
-    from smolthink.data.build import BuildError, build
+    from smolthink.data.build import build
     from smolthink.data.inspect import phase_table, source_table
     from smolthink.data.recipe import load_recipe
-    from smolthink.models import ModelError
 
-    try:
-        spec = load_recipe(recipe, set_ or [])
-        for source in spec.sources if limit else []:
-            source.n = min(source.n, limit) if source.n else limit
-        target = out or Path("runs/data") / spec.name
-        manifest = build(spec, target, overwrite=overwrite, console=err)
-    except (ConfigError, BuildError, ModelError) as e:
-        _fail(str(e))
+    spec = load_recipe(recipe, set_ or [])
+    for source in spec.sources if limit else []:
+        source.n = min(source.n, limit) if source.n else limit
+    target = out or Path("runs/data") / spec.name
+    manifest = build(spec, target, overwrite=overwrite, console=err)
     console.print(source_table(manifest))
     console.print(phase_table(manifest))
     console.print(f"[bold green]wrote[/] {target} ({manifest['splits']['train']:,} train / {manifest['splits']['validation']:,} validation "
@@ -304,13 +327,10 @@ def data_build(
 @data_app.command("stats")
 def data_stats(folder: Annotated[Path, typer.Argument(help="A built dataset directory.")]) -> None:
     """Print a built dataset's tables and save a length histogram PNG beside it."""
-    from smolthink.data.build import BuildError, load_manifest
+    from smolthink.data.build import load_manifest
     from smolthink.data.inspect import length_histogram, phase_table, source_table
 
-    try:
-        manifest = load_manifest(folder)
-    except BuildError as e:
-        _fail(str(e))
+    manifest = load_manifest(folder)
     console.print(source_table(manifest))
     console.print(phase_table(manifest))
     png = length_histogram(folder, folder / "length_histogram.png")
@@ -324,14 +344,11 @@ def data_show(
     split: Annotated[str, typer.Option("--split", help="train or validation.")] = "train",
 ) -> None:
     """Render examples exactly as the model sees them; the trained (assistant) text is highlighted."""
-    from smolthink.data.build import BuildError, load_manifest
+    from smolthink.data.build import load_manifest
     from smolthink.data.inspect import rendered_examples
 
-    try:
-        manifest = load_manifest(folder)
-        texts = rendered_examples(folder, n, split, enable_thinking=manifest["recipe"]["enable_thinking"])
-    except BuildError as e:
-        _fail(str(e))
+    manifest = load_manifest(folder)
+    texts = rendered_examples(folder, n, split, enable_thinking=manifest["recipe"]["enable_thinking"])
     for text in texts:
         console.print(text)
 

@@ -17,8 +17,10 @@ from typing import Any
 
 import yaml
 
+from smolthink.errors import UserError
 
-class ConfigError(ValueError):
+
+class ConfigError(UserError, ValueError):
     """A recipe problem; the message names the file and the field."""
 
 
@@ -27,7 +29,12 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise ConfigError(f"{path}: recipe file not found")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.safe_load(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {e.start}: {e.object[e.start:e.start + 1]!r}); "
+                          "save the recipe as UTF-8") from None
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read the recipe: {e.strerror}") from None
     except yaml.YAMLError as e:
         raise ConfigError(f"{path}: not valid YAML: {e}") from None
     if not isinstance(data, dict):
@@ -48,13 +55,34 @@ def apply_overrides(data: dict[str, Any], overrides: list[str], where: str) -> d
             value = raw
         node: Any = data
         parts = key.split(".")
-        for part in parts[:-1]:
-            node = node[int(part)] if isinstance(node, list) else node.setdefault(part, {})
-        if isinstance(node, list):
-            node[int(parts[-1])] = value
-        else:
-            node[parts[-1]] = value
+        for depth, part in enumerate(parts):
+            path = ".".join(parts[: depth + 1])
+            last = depth == len(parts) - 1
+            if isinstance(node, list):
+                index = _list_index(part, len(node), path, where)
+                if last:
+                    node[index] = value
+                else:
+                    node = node[index]
+            elif isinstance(node, dict):
+                if last:
+                    node[part] = value
+                else:
+                    node = node.setdefault(part, {})
+            else:
+                parent = ".".join(parts[:depth])
+                raise ConfigError(f"{where}: --set {key}: {parent} is {node!r}, not a mapping or a list, "
+                                  f"so it has no key {part!r}")
     return data
+
+
+def _list_index(part: str, length: int, path: str, where: str) -> int:
+    """`part` as an index into a list of `length` items, or a ConfigError naming the override's path."""
+    if not part.isdigit():
+        raise ConfigError(f"{where}: --set {path}: a list is addressed by an index 0..{length - 1}, got {part!r}")
+    if int(part) >= length:
+        raise ConfigError(f"{where}: --set {path}: index {part} is out of range (the list has {length} items)")
+    return int(part)
 
 
 def _deepcopy(value: Any) -> Any:

@@ -31,6 +31,7 @@ import json
 import os
 import re
 import shutil
+import struct
 import time
 import uuid
 from collections.abc import Callable
@@ -478,20 +479,35 @@ def load_hf(ref: ModelRef, *, dtype: Any = None, progress: Progress = None) -> t
 
 
 def _from_pretrained(ref: ModelRef, source: str, gguf_file: str | None, dtype: Any) -> tuple[Any, Any]:
+    from safetensors import SafetensorError
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     file_kwargs = {"gguf_file": gguf_file} if gguf_file is not None else {}
     dtype_kwargs = {"dtype": dtype} if dtype is not None else {}
+    where = Path(source) / gguf_file if gguf_file else source
     try:
         tokenizer = AutoTokenizer.from_pretrained(source, **file_kwargs)
         model = AutoModelForCausalLM.from_pretrained(source, **file_kwargs, **dtype_kwargs)
     except OSError as e:
         if ref.kind == "hub":
             raise _hub_error(ref.ref, e) from e
-        raise ModelError(f"transformers could not load {ref.ref!r} from {source}: {e}") from e
+        raise ModelError(f"transformers could not load {ref.ref!r} from {where}: {e}") from e
     except ValueError as e:  # e.g. a config.json whose model_type transformers does not know
-        raise ModelError(f"transformers could not load {ref.ref!r} from {source}: {e}") from e
+        raise ModelError(f"transformers could not load {ref.ref!r} from {where}: {e}") from e
+    except SafetensorError as e:  # a truncated or corrupt model.safetensors
+        raise ModelError(f"{ref.ref!r}: the weights in {where} cannot be read (truncated or corrupt "
+                         f"model.safetensors?): {e}") from e
+    except (RuntimeError, IndexError, KeyError, struct.error) as e:
+        # Weights whose shapes disagree with config.json (RuntimeError "size mismatch"), or a truncated GGUF
+        # that transformers' GGUF reader runs off the end of.
+        raise ModelError(f"{ref.ref!r}: {where} does not load: its config.json and weights disagree, or the "
+                         f"file is truncated ({type(e).__name__}: {_first_line(e)})") from e
     return model, tokenizer
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
 
 
 def _hub_error(ref: str, error: OSError) -> ModelError:

@@ -26,6 +26,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from smolthink.errors import UserError
 from smolthink.eval.cases import Case, Scored
 from smolthink.formats import ParsedOutput
 
@@ -36,7 +37,7 @@ INSTALL_HINT = "pip install --no-deps bfcl-eval==2026.3.23"
 MODEL_NAME = "smolthink"  # the checker only uses it to look up underscore_to_dot, which the stand-in answers
 
 
-class BFCLNotInstalledError(ImportError):
+class BFCLNotInstalledError(UserError, ImportError):
     """bfcl-eval is missing; the message carries the install command."""
 
 
