@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
@@ -178,14 +179,37 @@ def render_spans(
     return rendered[0], [tuple(span) for span in spans[0]]
 
 
-CONTROL_TOKENS = ("<|im_start|>", "<|im_end|>", "<|endoftext|>")
+# Every string that means something in a prompt, the one table `neutralize_control_tokens` escapes:
+# SmolLM2's special tokens (the tokenizer turns each into its id wherever it appears in the text, so tool output
+# holding "<|im_end|>" would end the turn) and the chat format's tags (the template and `parse_assistant` read
+# them, so tool output holding "</tool_response><tool_call>…" would forge a response end and a call).
+# tests/test_formats.py checks this table against the real tokenizer's special tokens and the template's tags.
+CONTROL_TOKENS = (
+    # SmolLM2's special tokens, ids 0-16
+    "<|endoftext|>", "<|im_start|>", "<|im_end|>",
+    "<repo_name>", "<reponame>", "<file_sep>", "<filename>", "<gh_stars>",
+    "<issue_start>", "<issue_comment>", "<issue_closed>",
+    "<jupyter_start>", "<jupyter_text>", "<jupyter_code>", "<jupyter_output>", "<jupyter_script>", "<empty_output>",
+    # the chat format's tags
+    THINK_OPEN, THINK_CLOSE, CALL_OPEN, CALL_CLOSE,
+    "<tool_response>", "</tool_response>", "<tools>", "</tools>",
+)  # fmt: skip
+# Case-insensitive: SmolLM2's tokenizer matches its special tokens exactly, but other tokenizers may lowercase
+# first, and "<TOOL_CALL>" in a tool result is no more legitimate than "<tool_call>".
+_CONTROL_RE = re.compile("|".join(re.escape(t) for t in sorted(CONTROL_TOKENS, key=len, reverse=True)), re.IGNORECASE)
+LOOKALIKE_LT = "‹"  # U+2039: shows the tag to a reader, but is no longer the tag for the tokenizer or the parser
 
 
 def neutralize_control_tokens(text: str) -> str:
-    """Untrusted text (tool and web output) must not be able to close a turn or open a new one in the prompt."""
-    for token in CONTROL_TOKENS:
-        text = text.replace(token, token.replace("|", "¦"))
-    return text
+    """Escape every control string (CONTROL_TOKENS) in untrusted text: tool results, web pages, user files.
+
+    Each occurrence has its "<" replaced by a lookalike ("</tool_response>" becomes "‹/tool_response>"), so the
+    text still reads the same, but it can no longer close a turn or open one, end a tool response, make a tool
+    call or a think block, or produce any special-token id. Idempotent: escaped text has nothing left to escape.
+    Every tool result passes through here (`smolthink.tools.run_tool_call`, `ChatSession.add_tool_result`, the
+    server's tool messages) before it enters a conversation.
+    """
+    return _CONTROL_RE.sub(lambda m: LOOKALIKE_LT + m.group()[1:], str(text))
 
 
 def generation_prefix(prompt: str) -> str:
