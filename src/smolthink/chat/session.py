@@ -129,6 +129,13 @@ class ChatSession:
                 yield Event("tool_result", data=result)
 
     def add_tool_result(self, result: ToolResult) -> None:
-        """Append a tool result to the conversation as the model will see it."""
-        # Tool and web output is untrusted: it may not forge turn boundaries in the prompt.
-        self.messages.append({"role": "tool", "name": result.name, "content": neutralize_control_tokens(result.content)})
+        """Append a tool result to the conversation as the model will see it, control strings escaped."""
+        # run_tool_call's results are escaped already (escaping is idempotent); results built by hand are not,
+        # e.g. the parser's errors, which quote the model's malformed <tool_call> back to it.
+        self.messages.append(
+            {
+                "role": "tool",
+                "name": neutralize_control_tokens(result.name),
+                "content": neutralize_control_tokens(result.content),
+            }
+        )

@@ -11,8 +11,11 @@ This package owns:
   the error message and the chat goes on.
 - `builtin_tools`: the tools shipped with smolthink, by name.
 
-Tool output is untrusted text (web pages, user files): it is passed back to the
-model as data and never interpreted here.
+Tool output is untrusted text (web pages, user files, whatever a user's function
+returns or raises): it is passed back to the model as data and never interpreted
+here. Every `ToolResult` that `run_tool_call` returns has its control strings
+escaped by `smolthink.formats.neutralize_control_tokens`, so no tool can close
+its response, forge a turn or a tool call, or produce a special-token id.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from typing import Any
 import jsonschema
 from transformers.utils import get_json_schema
 
+from smolthink.formats import neutralize_control_tokens
 from smolthink.tools.calculator import calculator
 from smolthink.tools.web_search import web_search
 
@@ -41,6 +45,7 @@ class Tool:
     fn: Callable[..., Any]
     schema: dict  # {"type": "function", "function": {"name", "description", "parameters"}}
     timeout: float = 30.0
+    notes: tuple[str, ...] = ()  # for the user, not the model: e.g. the files local_search skipped, and why
 
     @property
     def name(self) -> str:
@@ -50,7 +55,7 @@ class Tool:
 @dataclass(frozen=True)
 class ToolResult:
     name: str
-    content: str  # what is fed back to the model
+    content: str  # what is fed back to the model, control strings escaped
     ok: bool  # False for unknown tool, invalid arguments, exception, timeout
 
 
@@ -117,7 +122,10 @@ def run_tool_call(
     """Run one tool call made by the model; never raises.
 
     The content of the result is truncated to `max_chars` characters (plus a
-    marker) so that a huge web page or file cannot flood the context window.
+    marker) so that a huge web page or file cannot flood the context window,
+    and its control strings are escaped (`neutralize_control_tokens`), whatever
+    produced it: the tool's return value, its exception, or an error message
+    that quotes the model's own call.
     """
     by_name = {t.name: t for t in tools}
     selected = by_name.get(name) if isinstance(name, str) else None
@@ -146,20 +154,36 @@ def run_tool_call(
     except FutureTimeoutError:
         return _result(name, f"error: timed out after {selected.timeout:g}s", False, max_chars)
     if error is not None:
-        return _result(name, f"error: {type(error).__name__}: {error}", False, max_chars)
+        return _result(name, f"error: {type(error).__name__}: {_describe(error)}", False, max_chars)
 
     value = future.result()
     if isinstance(value, str):
         return _result(name, value, True, max_chars)
+    # Exception, not just TypeError/ValueError (circular references, non-string dict keys): `default=str` runs
+    # the returned objects' own __str__, which may raise anything.
     try:
         content = json.dumps(value, ensure_ascii=False, default=str)
-    except (TypeError, ValueError) as err:  # e.g. circular references, non-string dict keys
-        return _result(name, f"error: tool returned a value that is not JSON-encodable: {err}", False, max_chars)
+    except Exception as err:  # noqa: BLE001 - reported to the model
+        problem = f"error: tool returned a value that is not JSON-encodable: {_describe(err)}"
+        return _result(name, problem, False, max_chars)
     return _result(name, content, True, max_chars)
 
 
+def _describe(error: BaseException) -> str:
+    """str(error), which runs the exception's own __str__: a tool's exception may fail even at that."""
+    try:
+        return str(error)
+    except Exception:  # noqa: BLE001 - the type name is still worth reporting
+        return "(the error message could not be read)"
+
+
 def _result(name: object, content: str, ok: bool, max_chars: int) -> ToolResult:
-    return ToolResult(name=str(name), content=_truncate(content, max_chars), ok=ok)
+    # The name is the model's text too (an unknown tool's name is echoed back): escaped like the content.
+    return ToolResult(
+        name=neutralize_control_tokens(str(name)),
+        content=neutralize_control_tokens(_truncate(content, max_chars)),
+        ok=ok,
+    )
 
 
 def _truncate(text: str, max_chars: int) -> str:

@@ -4,11 +4,23 @@ This module owns the private alternative to web search: it reads every text
 document under a folder, cuts it into passages of roughly `passage_words`
 words, indexes them with BM25 (`bm25s`), and returns the best passages for a
 query together with the file they come from. Nothing leaves the machine.
+
+Whatever it indexes, the model can read back, so it reads only what the user
+put in the folder: regular files whose real path (symlinks resolved) lies
+inside it, at most MAX_FILE_BYTES each and MAX_FILES in all. A link to
+/etc/passwd or /proc/self/environ (the process environment, API keys
+included), a FIFO, a device, a huge file are skipped, and `LocalSearch.skipped`
+(also the tool's `notes`) says which and why. Links to directories are not
+followed: a target inside the folder is indexed under its own path anyway.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import logging
+import os
 import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +29,13 @@ import bm25s
 from smolthink.tools import Tool, tool
 
 TEXT_EXTENSIONS = (".txt", ".md", ".markdown", ".rst")
+MAX_FILE_BYTES = 2_000_000
+MAX_FILES = 2000
+# Pseudo-filesystems: their "regular files" are views of the running system, never documents, even when
+# --docs itself points there (/proc/self holds environ, the process environment).
+SYSTEM_ROOTS = (Path("/proc"), Path("/sys"), Path("/dev"))
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -26,7 +45,11 @@ class Passage:
 
 
 class LocalSearch:
-    """A BM25 index over the text files of one folder (searched recursively)."""
+    """A BM25 index over the text files of one folder (searched recursively).
+
+    `skipped` lists what was not indexed, one "path: reason" line each (links outside the folder, FIFOs,
+    files over MAX_FILE_BYTES, the rest past MAX_FILES…); `as_tool()` passes it on as the tool's `notes`.
+    """
 
     def __init__(self, docs_dir: str | Path, *, passage_words: int = 120, top_k: int = 3):
         if passage_words < 1 or top_k < 1:
@@ -35,15 +58,21 @@ class LocalSearch:
         self.top_k = top_k
         if not self.docs_dir.is_dir():
             raise FileNotFoundError(f"documents folder not found: {self.docs_dir}")
-        passages = _read_passages(self.docs_dir, passage_words)
+        passages, self.skipped = _read_passages(self.docs_dir, passage_words)
+        if self.skipped:
+            logger.warning(
+                "local_search: %d path(s) under %s not indexed (LocalSearch.skipped lists them), e.g. %s",
+                len(self.skipped), self.docs_dir, self.skipped[0],
+            )  # fmt: skip
         tokens = _tokenize([p.text for p in passages])
         # Passages with no indexable word (empty, or only stopwords/punctuation) can never match;
         # and bm25s.index fails with "max() arg is an empty sequence" if no passage has any word.
         kept = [(p, t) for p, t in zip(passages, tokens) if t]
         if not kept:
+            skipped = f"; skipped: {'; '.join(self.skipped[:3])}" if self.skipped else ""
             raise ValueError(
                 f"no searchable text in {self.docs_dir} "
-                f"(looked for non-empty {', '.join(TEXT_EXTENSIONS)} files, recursively)"
+                f"(looked for non-empty {', '.join(TEXT_EXTENSIONS)} files, recursively){skipped}"
             )
         self.passages = [p for p, _ in kept]
         self._retriever = bm25s.BM25()
@@ -77,7 +106,7 @@ class LocalSearch:
             """
             return self.search(query)
 
-        return tool(local_search, timeout=timeout)
+        return dataclasses.replace(tool(local_search, timeout=timeout), notes=tuple(self.skipped))
 
 
 def _tokenize(texts: list[str]) -> list[list[str]]:
@@ -85,18 +114,70 @@ def _tokenize(texts: list[str]) -> list[list[str]]:
     return bm25s.tokenize(texts, stopwords="en", show_progress=False, return_ids=False)
 
 
-def _read_passages(docs_dir: Path, passage_words: int) -> list[Passage]:
-    passages = []
-    files = sorted(
-        path
-        for path in docs_dir.rglob("*")
-        if path.is_file() and path.suffix.lower() in TEXT_EXTENSIONS
-    )
-    for path in files:
-        text = path.read_text(encoding="utf-8", errors="replace")
+class _Skipped(Exception):
+    """A file that is not indexed; the message says why."""
+
+
+def _read_passages(docs_dir: Path, passage_words: int) -> tuple[list[Passage], list[str]]:
+    """The passages of the folder's documents, and one "path: reason" line per file (or folder) skipped."""
+    root = docs_dir.resolve()
+    passages: list[Passage] = []
+    skipped: list[str] = []
+    read: set[Path] = set()  # real paths: a link to a file inside the folder does not index it twice
+    for n, path in enumerate(_text_files(docs_dir, root, skipped)):
         source = path.relative_to(docs_dir).as_posix()
-        passages.extend(Passage(source, chunk) for chunk in split_passages(text, passage_words))
-    return passages
+        if n == MAX_FILES:
+            skipped.append(f"{source} and the rest of the folder: stopped after {MAX_FILES} files")
+            break
+        try:
+            real, text = _read_document(path, root)
+        except _Skipped as why:
+            skipped.append(f"{source}: {why}")
+            continue
+        if real not in read:
+            read.add(real)
+            passages.extend(Passage(source, chunk) for chunk in split_passages(text, passage_words))
+    return passages, skipped
+
+
+def _text_files(docs_dir: Path, root: Path, skipped: list[str]):
+    """The folder's files with a text extension, in a stable order, without following links to directories."""
+
+    def unreadable(error: OSError) -> None:
+        skipped.append(f"{Path(error.filename).relative_to(docs_dir).as_posix()}: cannot be read ({error.strerror})")
+
+    for folder, dirs, files in os.walk(docs_dir, onerror=unreadable):
+        here = Path(folder)
+        dirs.sort()
+        for link in [here / d for d in dirs if (here / d).is_symlink()]:
+            dirs.remove(link.name)  # os.walk lists links to directories here but, rightly, does not descend into them
+            target = link.resolve()
+            if not target.is_relative_to(root):
+                skipped.append(f"{link.relative_to(docs_dir).as_posix()}: links outside the folder (to {target})")
+        yield from (here / f for f in sorted(files) if Path(f).suffix.lower() in TEXT_EXTENSIONS)
+
+
+def _read_document(path: Path, root: Path) -> tuple[Path, str]:
+    """(real path, text) of a regular file inside `root`, at most MAX_FILE_BYTES; raises _Skipped otherwise."""
+    real = path.resolve()
+    if not real.is_relative_to(root):
+        raise _Skipped(f"links outside the folder (to {real})")
+    if any(real.is_relative_to(system) for system in SYSTEM_ROOTS):
+        raise _Skipped(f"is a view of the running system ({real}), not a document")
+    try:
+        # O_NOFOLLOW: the real path checked above is the file opened, even if a link appears there meanwhile.
+        # O_NONBLOCK: opening a FIFO would otherwise wait forever for a writer.
+        fd = os.open(real, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError as e:
+        raise _Skipped(f"cannot be read ({e.strerror})") from None
+    with os.fdopen(fd, "rb") as f:
+        info = os.fstat(f.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise _Skipped("is not a regular file (a FIFO, socket or device)")
+        data = f.read(MAX_FILE_BYTES + 1)  # bounded even if the file grows or its size was wrong
+    if len(data) > MAX_FILE_BYTES:
+        raise _Skipped(f"is larger than {MAX_FILE_BYTES:,} bytes")
+    return real, data.decode("utf-8", errors="replace")
 
 
 def split_passages(text: str, passage_words: int) -> list[str]:

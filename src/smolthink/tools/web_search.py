@@ -2,7 +2,9 @@
 
 This module owns querying the web and turning the hits into short plain text
 for the model. Results are untrusted text from the internet: they are only
-trimmed and passed on as data, never interpreted.
+trimmed and passed on as data, never interpreted; `run_tool_call` escapes
+their control strings (a page holding "</tool_response>" or "<|im_end|>")
+as it does for every tool's output.
 
 When the search cannot be done (offline, rate-limited, timeout) ddgs raises
 `DDGSException`; that is an expected condition in a chat, so it is turned into
