@@ -226,3 +226,21 @@ def test_fuzzed_set_overrides_fail_cleanly(tmp_path, overrides):
     assert os.getcwd() == cwd
     assert "Traceback" not in result.output
     assert_clear_error(result)  # the model does not exist, so nothing can train
+
+
+def test_docs_files_that_local_search_skips_are_shown(tmp_path, monkeypatch):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "notes.md").write_text("The ferry leaves at nine.\n")
+    (docs / "env.txt").symlink_to("/proc/self/environ")
+    import smolthink.chat.backends
+
+    def no_model(*args, **kwargs):  # the notes come before the model loads; stop there
+        raise smolthink.models.ModelError("stop here")
+
+    import smolthink.models
+
+    monkeypatch.setattr(smolthink.chat.backends, "load_backend", no_model)
+    result = invoke("ask", "when does the ferry leave?", "--docs", str(docs))
+    assert "local_search skipped" in result.output and "env.txt" in result.output
+    assert_clear_error(result, "stop here")

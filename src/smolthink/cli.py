@@ -95,6 +95,8 @@ def _fail(message: str) -> None:
 
 def _session(model, backend, think, tools, docs, system, max_new_tokens, temperature, max_rounds):
     """Build a ChatSession from CLI options, turning user errors into one clear line and exit code 2."""
+    from rich.markup import escape
+
     from smolthink.chat.backends import GenerationConfig, load_backend
     from smolthink.chat.session import ChatSession
     from smolthink.tools import builtin_tools
@@ -106,6 +108,9 @@ def _session(model, backend, think, tools, docs, system, max_new_tokens, tempera
     if docs is not None and "local_search" not in names:
         names.append("local_search")
     tool_list = builtin_tools(names, docs_dir=docs)
+    for t in tool_list:
+        for note in t.notes:  # e.g. the files in --docs that local_search would not read, and why
+            err.print(f"[yellow]{t.name} skipped[/] {escape(note)}")
     with err.status("loading model…"):
         engine = load_backend(model, backend, progress=lambda msg: err.print(f"[dim]{msg}[/]"))
     gen = GenerationConfig(max_new_tokens=max_new_tokens, temperature=temperature)

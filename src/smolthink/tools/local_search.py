@@ -17,7 +17,6 @@ followed: a target inside the folder is indexed under its own path anyway.
 from __future__ import annotations
 
 import dataclasses
-import logging
 import os
 import re
 import stat
@@ -34,8 +33,6 @@ MAX_FILES = 2000
 # Pseudo-filesystems: their "regular files" are views of the running system, never documents, even when
 # --docs itself points there (/proc/self holds environ, the process environment).
 SYSTEM_ROOTS = (Path("/proc"), Path("/sys"), Path("/dev"))
-
-logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -59,11 +56,6 @@ class LocalSearch:
         if not self.docs_dir.is_dir():
             raise FileNotFoundError(f"documents folder not found: {self.docs_dir}")
         passages, self.skipped = _read_passages(self.docs_dir, passage_words)
-        if self.skipped:
-            logger.warning(
-                "local_search: %d path(s) under %s not indexed (LocalSearch.skipped lists them), e.g. %s",
-                len(self.skipped), self.docs_dir, self.skipped[0],
-            )  # fmt: skip
         tokens = _tokenize([p.text for p in passages])
         # Passages with no indexable word (empty, or only stopwords/punctuation) can never match;
         # and bm25s.index fails with "max() arg is an empty sequence" if no passage has any word.
