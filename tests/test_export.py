@@ -17,7 +17,7 @@ import torch
 from typer.testing import CliRunner
 
 from smolthink.cli import app
-from smolthink.export import ExportError, export_model, strip_generation_tags
+from smolthink.export import EXPORT_MARKER, ExportError, export_model, strip_generation_tags
 from smolthink.formats import chat_template, normalize_message, render, tool_call
 from smolthink.models import embedded_f16_gguf, embedded_gguf, load_hf, resolve_model
 
@@ -257,18 +257,71 @@ def test_existing_output_is_refused_and_left_unchanged(tmp_path, probe_dir):
     assert out.read_bytes() == b"precious"
 
 
-def test_force_replaces_a_file_and_a_directory(tmp_path, probe_dir):
+def test_force_replaces_only_a_previous_export_of_the_same_kind(tmp_path, probe_dir):
     gguf_out = tmp_path / "model.gguf"
-    gguf_out.write_bytes(b"old")
+    export_model(str(probe_dir), "gguf", "f16", gguf_out)
     export_model(str(probe_dir), "gguf", "q8_0", gguf_out, force=True)
     assert gguf_out.read_bytes()[:4] == b"GGUF"
 
     hf_out = tmp_path / "model-hf"
-    hf_out.mkdir()
+    export_model(str(probe_dir), "hf", None, hf_out)
     (hf_out / "stale.txt").write_text("old")
     export_model(str(probe_dir), "hf", None, hf_out, force=True)
-    assert (hf_out / "config.json").is_file() and not (hf_out / "stale.txt").exists()
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["model-hf", "model.gguf"]  # no temporaries left
+    assert (hf_out / "config.json").is_file() and (hf_out / EXPORT_MARKER).is_file() and not (hf_out / "stale.txt").exists()
+    assert load(hf_out)[0].config.model_type == "llama"  # the marker does not get in the way of loading
+    (tmp_path / "empty").mkdir()
+    export_model(str(probe_dir), "hf", None, tmp_path / "empty", force=True)  # an empty folder holds nothing to lose
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty", "model-hf", "model.gguf"]  # no temporaries left
+
+
+def _tree(folder):
+    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+def test_force_never_deletes_what_an_export_did_not_write(tmp_path, probe_dir):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    (folder / "cat.jpg").write_bytes(b"meow")
+    notes = tmp_path / "notes.gguf"
+    notes.write_text("not a model")
+    for fmt, out in (("gguf", folder), ("hf", folder), ("gguf", notes), ("hf", notes)):
+        with pytest.raises(ExportError, match="nothing was deleted"):
+            export_model(str(probe_dir), fmt, None, out, force=True)
+    assert _tree(folder) == {"cat.jpg": b"meow"} and notes.read_text() == "not a model"
+    # a transformers directory that smolthink export did not write (a training run, a download) is not replaced
+    import shutil
+
+    run = shutil.copytree(probe_dir, tmp_path / "run")
+    with pytest.raises(ExportError, match=f"no {EXPORT_MARKER}"):
+        export_model(str(probe_dir), "hf", None, run, force=True)
+    assert (run / "config.json").is_file()
+
+
+def test_force_never_replaces_the_model_being_exported(tmp_path, probe_dir):
+    gguf = export_model(str(probe_dir), "gguf", "f16", tmp_path / "probe.gguf")
+    hf = export_model(str(probe_dir), "hf", None, tmp_path / "probe-hf")
+    before = {"gguf": gguf.read_bytes(), "hf": _tree(hf)}
+    with pytest.raises(ExportError, match="the model being exported"):
+        export_model(str(gguf), "gguf", "f16", gguf, force=True)
+    with pytest.raises(ExportError, match="the model being exported"):
+        export_model(str(hf), "hf", None, hf, force=True)
+    assert gguf.read_bytes() == before["gguf"] and _tree(hf) == before["hf"]
+
+
+def test_an_export_removes_what_killed_exports_left_but_not_a_running_ones(tmp_path, probe_dir):
+    import os
+    import time
+
+    stale_file, stale_dir, running = (tmp_path / n for n in (".m.gguf.tmp-0a1b", ".m.gguf.tmp-2c3d", ".m.gguf.tmp-4e5f"))
+    stale_file.write_bytes(b"GGUF half")
+    stale_dir.mkdir()
+    (stale_dir / "model.safetensors").write_bytes(b"half")
+    running.write_bytes(b"GGUF being written")
+    hours_ago = time.time() - 3 * 3600
+    for path in (stale_file, stale_dir):
+        os.utime(path, (hours_ago, hours_ago))
+    export_model(str(probe_dir), "gguf", "f16", tmp_path / "m.gguf")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".m.gguf.tmp-4e5f", "m.gguf"]
 
 
 def test_unknown_format_and_quantization_list_the_valid_ones(tmp_path, probe_dir):

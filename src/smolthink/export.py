@@ -8,7 +8,10 @@ This module owns `smolthink export`:
   names, the q/k rotary permutation, the GPT-2 BPE tokenizer metadata, and the chat template without the
   transformers-only `{% generation %}` markers; weights as f16 or q8_0 (norms stay f32);
 * writing outputs safely: an existing output is refused unless `force`, and the new one is built beside it,
-  fsynced and moved into place with `os.replace`, so a failed export never leaves a half-written model.
+  fsynced and moved into place with `os.replace`, so a failed export never leaves a half-written model (and what
+  killed exports left beside it is removed by the next one). `force` replaces only an output of the same kind: a
+  GGUF file, or a directory that an hf export wrote (it carries `EXPORT_MARKER`) or an empty one; never the model
+  being exported, nor a folder that holds it.
 
 Heavy imports (torch, transformers, gguf, numpy) happen inside functions so that `smolthink --help` stays instant.
 """
@@ -27,10 +30,13 @@ from typing import Any
 from smolthink.formats import chat_template, is_tool_aware
 # The cache's fsync/temporary-name helpers: exports follow the same write-then-rename rules.
 from smolthink.errors import UserError
-from smolthink.models import ModelError, Progress, fsync_path, fsync_tree, load_hf, replace_path, resolve_model, temp_name
+from smolthink.models import (ModelError, Progress, _remove_leftovers, fsync_path, fsync_tree, load_hf, replace_path,
+                              resolve_model, temp_name)
 
 # Output format → quantizations it accepts (the first is the default). An hf export is always lossless fp32.
 FORMATS: dict[str, tuple[str, ...]] = {"gguf": ("f16", "q8_0"), "hf": ()}
+# Written into every hf export: `--force` replaces a directory only when it carries this file (ours to replace).
+EXPORT_MARKER = ".smolthink-export.json"
 
 # llama.cpp picks its pre-tokenizer (the regex that splits text before BPE) by the name in `tokenizer.ggml.pre`.
 # convert_hf_to_gguf.py recognises a tokenizer by the hash of the token ids it gives for this text; a wrong
@@ -82,9 +88,11 @@ def export_model(
         raise ExportError(f"--quant applies to --format gguf only; an {fmt} export is always fp32")
     out = Path(out) if out is not None else default_output(ref, fmt, quant)
     # Output mistakes are caught before the slow part, so they cost nothing.
-    _refuse_existing(out, force)
+    inputs = _model_paths(ref)
+    _check_out(out, fmt, force, inputs)
     if not out.parent.is_dir():
         raise ExportError(f"the output folder {out.parent} does not exist")
+    _remove_leftovers(out)  # what killed exports to this output left beside it
 
     started = time.perf_counter()
     model, tokenizer = _load_merged(ref, progress)
@@ -102,8 +110,10 @@ def export_model(
             tokenizer.chat_template = template  # transformers knows {% generation %}: keep it for further training
             model.save_pretrained(tmp)
             tokenizer.save_pretrained(tmp)
+            (tmp / EXPORT_MARKER).write_text(json.dumps({"model": ref, "format": "hf"}) + "\n", encoding="utf-8")
             fsync_tree(tmp)
-        _install(tmp, out, force)
+        _check_out(out, fmt, force, inputs)  # again: something may have appeared there while we converted
+        replace_path(tmp, out)
     finally:
         if tmp.is_dir():
             shutil.rmtree(tmp, ignore_errors=True)
@@ -149,9 +159,43 @@ def _model_name(ref: str) -> str:
     return Path(ref).name or ref
 
 
-def _refuse_existing(out: Path, force: bool) -> None:
-    if out.exists() and not force:
+def _model_paths(ref: str) -> list[Path]:
+    """The local files and folders an export of `ref` reads: the model, and a LoRA adapter's local base."""
+    try:
+        resolved = resolve_model(ref)
+        paths = [resolved.path] if resolved.path is not None else []
+        if resolved.kind == "adapter":
+            base = json.loads((resolved.path / "adapter_config.json").read_text(encoding="utf-8"))
+            base_path = resolve_model(base.get("base_model_name_or_path") or "").path
+            paths += [base_path] if base_path is not None else []
+    except (ModelError, ValueError, AttributeError) as e:  # AttributeError: an adapter config that is not an object
+        raise ExportError(f"{ref}: {e}") from e
+    return [p.resolve() for p in paths]
+
+
+def _check_out(out: Path, fmt: str, force: bool, inputs: list[Path]) -> None:
+    """Refuse an output that is or holds the model being exported, and any existing one that is not ours to replace."""
+    target = out.expanduser().resolve()
+    for path in inputs:
+        if path == target or target in path.parents:
+            raise ExportError(f"--out {out} is or holds {path}, the model being exported: choose another --out")
+    if not out.exists() and not out.is_symlink():
+        return
+    if not force:
         raise ExportError(f"{out} already exists: choose another --out, or pass --force to replace it")
+    if fmt == "gguf":
+        if not (out.is_file() and _is_gguf(out)):
+            raise ExportError(f"{out} is not a GGUF file: --force replaces only a previous GGUF export, so nothing "
+                              "was deleted; choose another --out or remove it yourself")
+    elif not (out.is_dir() and not out.is_symlink() and ((out / EXPORT_MARKER).is_file() or not any(out.iterdir()))):
+        raise ExportError(f"{out} is not a directory written by smolthink export --format hf (it has no "
+                          f"{EXPORT_MARKER}): --force replaces only a previous hf export, so nothing was deleted; "
+                          "choose another --out or remove it yourself")
+
+
+def _is_gguf(path: Path) -> bool:
+    with path.open("rb") as f:
+        return f.read(4) == b"GGUF"
 
 
 def _load_merged(ref: str, progress: Progress) -> tuple[Any, Any]:
@@ -329,11 +373,3 @@ def _add_tokenizer(writer: Any, tokenizer: Any, n_vocab: int) -> None:
     writer.add_add_bos_token(tokenizer.bos_token_id is not None and probe[0] == tokenizer.bos_token_id)
     writer.add_add_eos_token(tokenizer.eos_token_id is not None and probe[-1] == tokenizer.eos_token_id)
 
-
-# ---------------------------------------------------------------------------------------------------- output
-
-
-def _install(tmp: Path, out: Path, force: bool) -> None:
-    """Move the finished export `tmp` to `out` (replacing what is there only when `force`), durably."""
-    _refuse_existing(out, force)  # again: something may have appeared there while we converted
-    replace_path(tmp, out)
