@@ -5,12 +5,17 @@ sources → mixture (counts / weights, seeded) → train/validation split → to
 (input_ids + assistant mask) → rolling windows per phase → write.
 
 Output directory (written under a temporary name and renamed into place at the end, so a killed build never
-leaves a directory that looks complete):
+leaves a directory that looks complete; what killed builds left beside it is removed by the next one):
 
     conversations/            DatasetDict(train, validation): source, row_id, messages, tools, metadata (JSON text)
     <phase>/                  DatasetDict(train, validation): input_ids, assistant_masks, source, row_id
     quarantine.jsonl          every rejected row: source, row_id, reason, detail
     manifest.json             resolved recipe, per-source counts, token statistics, content hashes, versions
+
+Every split is written, empty ones too (validation: 0, a one-example mixture), and reads back as an empty split.
+`--overwrite` replaces only a previous build (a directory with a manifest.json) or an empty directory, and no
+`--out` may hold an input of the build (the recipe file, a local source): nothing else is ever deleted. A build
+whose rows were all rejected keeps them in `<out>.quarantine.jsonl` beside the output and says why in its error.
 """
 
 from __future__ import annotations
@@ -21,7 +26,6 @@ import os
 import random
 import shutil
 import time
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,6 +37,15 @@ from smolthink.data.filters import Deduplicator, check
 from smolthink.data.recipe import DataRecipe, SourceSpec
 from smolthink.data.windows import rolling_windows, tokenize_conversations
 from smolthink.errors import UserError
+# Builds follow the model cache's write-then-rename rules, with its helpers.
+from smolthink.models import _remove_leftovers, fsync_tree, replace_path, temp_name
+
+SPLITS = ("train", "validation")
+CONVERSATION_COLUMNS = ("source", "row_id", "messages", "tools", "metadata")
+# What the readers of a manifest (data show/stats, train) use, checked when it is loaded.
+_MANIFEST_KEYS = {"recipe": dict, "sources": dict, "splits": dict, "phases": dict, "tokenizer": str}
+_SOURCE_KEYS = {"type": str, "read": int, "kept": int, "rejected": dict}
+_PHASE_STATS = ("examples", "windows", "tokens", "loss_tokens", "mean_length", "max_length", "cut_examples")
 
 
 class BuildError(UserError):
@@ -65,6 +78,20 @@ def iter_source(spec: SourceSpec) -> Iterator[Example | Rejected]:
 
         return gym.generate(spec.n, seed=spec.seed, name=spec.name, tasks=spec.tasks, solutions=spec.solutions)
     raise ConfigError(f"unknown source type {spec.type!r}")
+
+
+def _read(spec: SourceSpec) -> Iterator[Example | Rejected]:
+    """`iter_source`, with a source that cannot be read (at the start, or half-way: a corrupt parquet page, a file
+    that went away) reported as a BuildError that names it."""
+    import pyarrow as pa
+
+    try:
+        yield from iter_source(spec)
+    except SourceError as e:
+        raise BuildError(f"source {spec.name!r}: {e}") from None
+    except (OSError, pa.ArrowException) as e:
+        where = spec.path or spec.data_files or spec.hf_id or spec.type
+        raise BuildError(f"source {spec.name!r} ({where}): reading failed: {e}") from None
 
 
 def load_tokenizer(ref: str) -> Any:
@@ -112,7 +139,7 @@ def _hash_rows(rows: list[dict[str, Any]]) -> str:
 
 def build(recipe: DataRecipe, out: str | Path, *, overwrite: bool = False, console: Any = None) -> dict[str, Any]:
     """Run the recipe and write the output directory; returns the manifest."""
-    from datasets import Dataset, DatasetDict
+    from datasets import Dataset, Features, List, Value
     from datasets.utils.logging import disable_progress_bar
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -120,10 +147,10 @@ def build(recipe: DataRecipe, out: str | Path, *, overwrite: bool = False, conso
     console = console or Console(stderr=True)
     disable_progress_bar()  # datasets' per-save bars would drown the build's own progress and tables
     out = Path(out)
-    if out.exists() and not overwrite:
-        raise BuildError(f"{out} already exists: choose another --out or pass --overwrite to replace it")
+    _check_out(out, recipe, overwrite)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp-{uuid.uuid4().hex[:8]}")
+    _remove_leftovers(out)  # what killed builds of this output left beside it
+    tmp = temp_name(out)
     tmp.mkdir()
     started = time.perf_counter()
     try:
@@ -140,20 +167,18 @@ def build(recipe: DataRecipe, out: str | Path, *, overwrite: bool = False, conso
                 read = 0
                 kept[spec.name] = []
                 t0 = time.perf_counter()
-                try:
-                    for item in iter_source(spec):
-                        read += 1
-                        if isinstance(item, Example):
-                            item = check(item, budget=budget, max_turns=recipe.max_turns) or dedup.check(item) or item
-                        if isinstance(item, Rejected):
-                            reasons[item.reason] += 1
-                            quarantine.write(json.dumps(item.to_row(), ensure_ascii=False) + "\n")
-                        else:
-                            kept[spec.name].append(item)
-                        if read % 256 == 0:
-                            progress.update(task, completed=read, rate=f"{read / (time.perf_counter() - t0):,.0f} rows/s")
-                except SourceError as e:
-                    raise BuildError(f"source {spec.name!r}: {e}") from None
+                for item in _read(spec):
+                    read += 1
+                    if isinstance(item, Example):
+                        item = check(item, budget=budget, max_turns=recipe.max_turns) or dedup.check(item) or item
+                    if isinstance(item, Rejected):
+                        reasons[item.reason] += 1
+                        quarantine.write(json.dumps(item.to_row(), ensure_ascii=False) + "\n")
+                    else:
+                        kept[spec.name].append(item)
+                    if read % 256 == 0:
+                        progress.update(task, completed=read, rate=f"{read / (time.perf_counter() - t0):,.0f} rows/s")
+                        os.utime(tmp)  # still in use: a concurrent build leaves temporaries younger than an hour
                 progress.update(task, completed=read, total=read, rate=f"{read / max(time.perf_counter() - t0, 1e-9):,.0f} rows/s")
                 stats[spec.name] = {"type": spec.type, "read": read, "rejected": dict(reasons), "kept": len(kept[spec.name])}
 
@@ -165,10 +190,11 @@ def build(recipe: DataRecipe, out: str | Path, *, overwrite: bool = False, conso
         mixture = [ex for examples in chosen.values() for ex in examples]
         random.Random(recipe.seed).shuffle(mixture)
         if not mixture:
-            raise BuildError("no examples survived the filters: see quarantine.jsonl and the table above")
+            raise BuildError(_nothing_selected(stats, _keep_quarantine(tmp, out)))
         n_val = round(len(mixture) * recipe.validation)
         if recipe.validation > 0 and n_val == 0 and len(mixture) > 1:
             n_val = 1
+        n_val = min(n_val, len(mixture) - 1)  # the train split never ends up empty
         splits = {"train": mixture[n_val:], "validation": mixture[:n_val]}
 
         rows = {
@@ -185,7 +211,10 @@ def build(recipe: DataRecipe, out: str | Path, *, overwrite: bool = False, conso
             ]
             for split, examples in splits.items()
         }
-        DatasetDict({s: Dataset.from_list(r) if r else _empty_conversations() for s, r in rows.items()}).save_to_disk(tmp / "conversations")
+        # Explicit features: an empty split has the same columns and types as a full one.
+        text = Features({c: Value("string") for c in CONVERSATION_COLUMNS})
+        _save_splits({s: Dataset.from_dict({c: [row[c] for row in r] for c in CONVERSATION_COLUMNS}, features=text)
+                      for s, r in rows.items()}, tmp / "conversations")
 
         tokenized = {
             split: [
@@ -198,6 +227,8 @@ def build(recipe: DataRecipe, out: str | Path, *, overwrite: bool = False, conso
             ]
             for split, examples in splits.items()
         }
+        window_features = Features({"input_ids": List(Value("int64")), "assistant_masks": List(Value("int64")),
+                                    "source": Value("string"), "row_id": Value("string")})
         phases = {}
         for phase in recipe.phases:
             phase_stats = {}
@@ -220,8 +251,8 @@ def build(recipe: DataRecipe, out: str | Path, *, overwrite: bool = False, conso
                     "max_length": max(lengths, default=0),
                     "cut_examples": sum(1 for _, ids, _ in items if len(ids) > phase.window),
                 }
-                parts[split] = Dataset.from_dict(cols)
-            DatasetDict(parts).save_to_disk(tmp / phase.name)
+                parts[split] = Dataset.from_dict(cols, features=window_features)
+            _save_splits(parts, tmp / phase.name)
             phases[phase.name] = {"window": phase.window, "stride": phase.stride, **phase_stats}
 
         manifest = {
@@ -238,28 +269,79 @@ def build(recipe: DataRecipe, out: str | Path, *, overwrite: bool = False, conso
             "seconds": round(time.perf_counter() - started, 1),
         }
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
-        _install(tmp, out)
+        fsync_tree(tmp)
+        _check_out(out, recipe, overwrite)  # again: something may have appeared there while we built
+        replace_path(tmp, out)  # an existing output (only with --overwrite) is replaced, not merged
+        _quarantine_beside(out).unlink(missing_ok=True)  # an earlier failed build's rejected rows, now stale
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return manifest
 
 
-def _empty_conversations():
-    from datasets import Dataset
+def _inputs(recipe: DataRecipe) -> list[Path]:
+    """The files and folders a build reads (its recipe file, local sources and data_files), resolved."""
+    paths = [recipe.recipe_file] if recipe.recipe_file is not None else []
+    for spec in recipe.sources:
+        files = spec.data_files if isinstance(spec.data_files, list) else [spec.data_files]
+        paths += [Path(p) for p in [spec.path, *files] if p]  # a glob's folder is among its parents
+    return [p.expanduser().resolve() for p in paths]
 
-    return Dataset.from_dict({"source": [], "row_id": [], "messages": [], "tools": [], "metadata": []})
+
+def _check_out(out: Path, recipe: DataRecipe, overwrite: bool) -> None:
+    """Refuse an output that holds an input of the build, and any existing one that is not a previous build."""
+    target = out.expanduser().resolve()
+    for path in _inputs(recipe):
+        if path == target or target in path.parents:
+            raise BuildError(f"--out {out} holds {path}, an input of this build, which replacing {out} would "
+                             "delete: choose another --out")
+    if not out.exists() and not out.is_symlink():
+        return
+    if not overwrite:
+        raise BuildError(f"{out} already exists: choose another --out or pass --overwrite to replace it")
+    is_folder = out.is_dir() and not out.is_symlink()
+    if not is_folder or not ((out / "manifest.json").is_file() or not any(out.iterdir())):
+        raise BuildError(f"{out} is not a smolthink data build (it has no manifest.json): --overwrite replaces "
+                         "only a previous build, so nothing was deleted; choose another --out or remove it yourself")
 
 
-def _install(tmp: Path, out: Path) -> None:
-    """Move the finished build into place; an existing output (only with --overwrite) is replaced, not merged."""
-    if out.exists():
-        trash = out.with_name(f".{out.name}.old-{uuid.uuid4().hex[:8]}")
-        os.rename(out, trash)
-        os.rename(tmp, out)
-        shutil.rmtree(trash, ignore_errors=True)
-    else:
-        os.rename(tmp, out)
+def _quarantine_beside(out: Path) -> Path:
+    return out.with_name(f"{out.name}.quarantine.jsonl")
+
+
+def _keep_quarantine(tmp: Path, out: Path) -> Path | None:
+    """Move a failed build's quarantine out of its temporary directory, beside the output, so it can be read."""
+    quarantine = tmp / "quarantine.jsonl"
+    if quarantine.stat().st_size == 0:
+        return None
+    kept = _quarantine_beside(out)
+    os.replace(quarantine, kept)
+    return kept
+
+
+def _nothing_selected(stats: dict[str, dict[str, Any]], quarantine: Path | None) -> str:
+    """Why a build has no examples: the rows read per source and the most common rejection reasons."""
+    read = ", ".join(f"{name}: {s['read']}" for name, s in stats.items())
+    if not any(s["read"] for s in stats.values()):
+        return f"no examples: the sources gave no rows (rows read: {read})"
+    if any(s["kept"] for s in stats.values()):
+        return (f"no examples: the mixture selected none of the {sum(s['kept'] for s in stats.values())} kept "
+                "examples; check the sources' count/weight and the recipe's size")
+    reasons: Counter[str] = Counter()
+    for s in stats.values():
+        reasons.update(s["rejected"])
+    top = ", ".join(f"{reason}: {count}" for reason, count in reasons.most_common(5))
+    more = f" and {len(reasons) - 5} more reasons" if len(reasons) > 5 else ""
+    return (f"no examples survived the filters: every row was rejected (rows read: {read}; reasons: {top}{more}); "
+            f"the rejected rows are in {quarantine}")
+
+
+def _save_splits(parts: dict[str, Any], folder: Path) -> None:
+    """Save train/validation as a DatasetDict. An empty split gets one empty shard: saved with none (datasets'
+    default for 0 rows), it cannot be loaded back."""
+    from datasets import DatasetDict
+
+    DatasetDict(parts).save_to_disk(str(folder), num_shards={s: 1 for s, d in parts.items() if len(d) == 0})
 
 
 def _versions() -> dict[str, str]:
@@ -288,6 +370,7 @@ def code_fingerprint() -> str:
 
 
 def load_manifest(folder: str | Path) -> dict[str, Any]:
+    """A build's manifest.json, checked to have what its readers use (a damaged or foreign one is a BuildError)."""
     path = Path(folder) / "manifest.json"
     if not path.is_file():
         raise BuildError(f"{folder} is not a built dataset: {path} is missing")
@@ -297,18 +380,81 @@ def load_manifest(folder: str | Path) -> dict[str, Any]:
         raise BuildError(f"{path} is not valid JSON ({e})") from None
     if not isinstance(manifest, dict):
         raise BuildError(f"{path} is not a manifest: expected a JSON object, got {type(manifest).__name__}")
+    problem = _manifest_problem(manifest)
+    if problem:
+        raise BuildError(f"{path} is damaged or not written by smolthink data build: {problem}; rebuild the data "
+                         "(smolthink data build RECIPE --out FOLDER --overwrite)")
     return manifest
+
+
+def _manifest_problem(manifest: dict[str, Any]) -> str | None:
+    """The first key that readers of the manifest use and that is missing or of the wrong type, else None."""
+    def wrong(where: str, value: Any, expected: type | tuple[type, ...]) -> str | None:
+        if isinstance(value, expected) and not (isinstance(value, bool) and expected is not bool):
+            return None
+        names = " or ".join(t.__name__ for t in (expected if isinstance(expected, tuple) else (expected,)))
+        return f"{where} is {'missing' if value is None else type(value).__name__}, expected {names}"
+
+    checks: list[tuple[str, Any, type | tuple[type, ...]]] = [(k, manifest.get(k), tp) for k, tp in _MANIFEST_KEYS.items()]
+    if isinstance(manifest.get("recipe"), dict):
+        checks.append(("recipe.enable_thinking", manifest["recipe"].get("enable_thinking"), bool))
+    for name, source in (manifest.get("sources") or {}).items():
+        checks.append((f"sources.{name}", source, dict))
+        if isinstance(source, dict):
+            checks += [(f"sources.{name}.{key}", source.get(key), tp) for key, tp in _SOURCE_KEYS.items()]
+    for split in SPLITS:
+        checks.append((f"splits.{split}", (manifest.get("splits") or {}).get(split), int))
+    for name, phase in (manifest.get("phases") or {}).items():
+        checks.append((f"phases.{name}", phase, dict))
+        if isinstance(phase, dict):
+            checks += [(f"phases.{name}.{key}", phase.get(key), int) for key in ("window", "stride")]
+            for split in SPLITS:
+                stats = phase.get(split)
+                checks.append((f"phases.{name}.{split}", stats, dict))
+                if isinstance(stats, dict):
+                    checks += [(f"phases.{name}.{split}.{key}", stats.get(key), (int, float)) for key in _PHASE_STATS]
+    if isinstance(manifest.get("phases"), dict) and not manifest["phases"]:
+        return "phases is empty"
+    return next((problem for check in checks if (problem := wrong(*check))), None)
+
+
+def load_part(folder: str | Path, part: str, columns: tuple[str, ...]) -> Any:
+    """One saved part of a build (`conversations` or a phase) as a DatasetDict with both splits, read and checked
+    in full, so that a missing or damaged file fails here, with its name, instead of half-way through training."""
+    import pyarrow as pa
+    from datasets import DatasetDict, load_from_disk
+
+    path = Path(folder) / part
+    fix = f"rebuild the data (smolthink data build RECIPE --out {folder} --overwrite)"
+    if not path.is_dir():
+        raise BuildError(f"{path} is missing: {folder} is not a complete build; {fix}")
+    try:
+        parts = load_from_disk(str(path))
+        for split in parts.values() if isinstance(parts, DatasetDict) else []:
+            split.data.table.validate(full=True)  # list offsets and lengths: garbage there crashes readers later
+    except (OSError, ValueError, pa.ArrowException) as e:  # what datasets and pyarrow raise for damaged files
+        raise BuildError(f"{path} cannot be read ({type(e).__name__}: {e}); {fix}") from None
+    except IndexError:  # datasets' error for a split saved without shards (an empty split by older smolthink)
+        raise BuildError(f"{path} has a split that cannot be read (an empty split written by an older smolthink); "
+                         f"{fix}") from None
+    if not isinstance(parts, DatasetDict) or any(split not in parts for split in SPLITS):
+        raise BuildError(f"{path} is not a train/validation DatasetDict; {fix}")
+    for split in SPLITS:
+        missing = [c for c in columns if c not in parts[split].column_names]
+        if missing:
+            raise BuildError(f"{path}: the {split} split lacks the column(s) {', '.join(missing)}; {fix}")
+    return parts
 
 
 def load_conversations(folder: str | Path, split: str = "train") -> list[dict[str, Any]]:
     """The selected conversations of a build, decoded back into the schema."""
-    from datasets import load_from_disk
-
-    ds = load_from_disk(str(Path(folder) / "conversations"))
-    if split not in ds:
-        raise BuildError(f"{folder} has no split {split!r}; splits: {', '.join(ds)}")
-    return [
-        {"source": r["source"], "row_id": r["row_id"], "messages": json.loads(r["messages"]), "tools": json.loads(r["tools"]),
-         "metadata": json.loads(r["metadata"])}
-        for r in ds[split]
-    ]
+    if split not in SPLITS:
+        raise BuildError(f"{folder} has no split {split!r}; splits: {', '.join(SPLITS)}")
+    rows = []
+    for i, r in enumerate(load_part(folder, "conversations", CONVERSATION_COLUMNS)[split]):
+        try:
+            rows.append({**r, **{key: json.loads(r[key]) for key in ("messages", "tools", "metadata")}})
+        except (TypeError, ValueError) as e:
+            raise BuildError(f"{Path(folder) / 'conversations'}: {split} row {i} ({r['source']}/{r['row_id']}) "
+                             f"is not valid JSON ({e}); rebuild the data") from None
+    return rows

@@ -8,7 +8,7 @@ from typing import Any
 from rich.table import Table
 from rich.text import Text
 
-from smolthink.data.build import load_conversations, load_manifest
+from smolthink.data.build import SPLITS, BuildError, load_conversations, load_manifest, load_part
 from smolthink.formats import render_spans
 
 
@@ -29,7 +29,7 @@ def phase_table(manifest: dict[str, Any]) -> Table:
     for col in ("phase", "window/stride", "split", "examples", "windows", "cut", "tokens", "loss tokens", "mean len", "max len"):
         table.add_column(col, justify="left" if col in ("phase", "split", "window/stride") else "right")
     for name, p in manifest["phases"].items():
-        for split in ("train", "validation"):
+        for split in SPLITS:
             s = p[split]
             table.add_row(name, f"{p['window']}/{p['stride']}", split, f"{s['examples']:,}", f"{s['windows']:,}", f"{s['cut_examples']:,}",
                           f"{s['tokens']:,}", f"{s['loss_tokens']:,}", str(s["mean_length"]), str(s["max_length"]))
@@ -42,13 +42,13 @@ def length_histogram(folder: str | Path, out_png: str | Path) -> Path:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from datasets import load_from_disk
 
     manifest = load_manifest(folder)
     phases = list(manifest["phases"])
+    windows = {name: load_part(folder, name, ("input_ids",))["train"]["input_ids"] for name in phases}
     fig, axes = plt.subplots(1, len(phases), figsize=(5 * len(phases), 3.5), squeeze=False)
     for ax, name in zip(axes[0], phases):
-        lengths = [len(x) for x in load_from_disk(str(Path(folder) / name))["train"]["input_ids"]]
+        lengths = [len(x) for x in windows[name]]
         ax.hist(lengths, bins=40, color="#4c72b0")
         ax.axvline(manifest["phases"][name]["window"], color="#c44e52", linestyle="--", label="window")
         ax.set_title(f"{name}: {len(lengths):,} windows")
@@ -64,8 +64,12 @@ def length_histogram(folder: str | Path, out_png: str | Path) -> Path:
 
 def rendered_examples(folder: str | Path, n: int, split: str = "train", enable_thinking: bool = True) -> list[Text]:
     """The first n conversations as the model sees them; trained (assistant) text highlighted."""
+    rows = load_conversations(folder, split)
+    if not rows:
+        raise BuildError(f"{folder}: the {split} split is empty (0 conversations), nothing to show"
+                         + ("; try --split train" if split != "train" else ""))
     out = []
-    for row in load_conversations(folder, split)[:n]:
+    for row in rows[:n]:
         text, spans = render_spans(row["messages"], row["tools"], enable_thinking=enable_thinking)
         rich_text = Text(f"── {row['source']} / {row['row_id']} ──\n", style="bold cyan")
         pos = 0

@@ -66,6 +66,9 @@ class DataRecipe:
     # obeys /no_think; the rest are rendered with their reasoning. Chosen per example with a seeded RNG.
     no_think_fraction: float = 0.0
     tokenizer: str = "smollm2-135m"  # a model reference whose tokenizer tokenizes the data
+    # The file the recipe was read from (set by load_recipe), which a build must not delete. A plain attribute, not
+    # a field: not a recipe key, and not in the manifest (a moved recipe is the same recipe).
+    recipe_file = None
 
     def __post_init__(self) -> None:
         names = [s.name for s in self.sources]
@@ -95,10 +98,12 @@ class DataRecipe:
 def load_recipe(path: str | Path, overrides: list[str] | None = None) -> DataRecipe:
     data = apply_overrides(read_yaml(path), overrides or [], str(path))
     try:
-        return load_dataclass(DataRecipe, data, str(path))
+        recipe = load_dataclass(DataRecipe, data, str(path))
     except ConfigError as e:
         msg = str(e)
         raise ConfigError(msg if msg.startswith(str(path)) else f"{path}: {msg}") from None
+    recipe.recipe_file = Path(path)
+    return recipe
 
 
 def recipe_from_dict(data: dict[str, Any], where: str = "recipe") -> DataRecipe:
