@@ -255,3 +255,45 @@ def test_data_recipe_is_built_once_and_rebuilt_when_it_changes(tmp_path, monkeyp
     for damaged in ("{ cut off", "[]"):  # and a build whose manifest is damaged
         manifest.write_text(damaged)
         assert resolve_data(str(recipe), console).manifest["code"] == "other code"
+
+
+@pytest.mark.parametrize("override, message", [
+    ("phases.0.max_steps=-3", r"r\.yaml: phases\[0\]\.max_steps: must be >= 1 \(or -1.*got -3"),
+    ("phases.1.max_steps=0", r"phases\[1\]\.max_steps: must be >= 1"),
+    ("defaults.learning_rate=-1e-4", r"defaults\.learning_rate \(in phases\[0\]\): must be > 0, got -0\.0001"),
+    ("phases.0.per_device_train_batch_size=0", r"phases\[0\]\.per_device_train_batch_size: must be >= 1, got 0"),
+    ("defaults.gradient_accumulation_steps=0", r"defaults\.gradient_accumulation_steps .*must be >= 1"),
+    ("phases.0.num_train_epochs=0", r"phases\[0\]\.num_train_epochs: must be > 0"),
+    ("phases.0.warmup_steps=1.5", r"phases\[0\]\.warmup_steps: must be a fraction .* or a whole number"),
+    ("lora.r=0", r"lora\.r: must be >= 1, got 0"),
+    ("lora.dropout=1.5", r"lora\.dropout: must be in \[0, 1\)"),
+])
+def test_out_of_range_values_name_the_phase_and_the_key(tmp_path, tiny_model_dir, tiny_data, override, message):
+    path = write_recipe(tmp_path / "r.yaml", tiny_model_dir, tiny_data)
+    with pytest.raises(ConfigError, match=message):
+        load_train_recipe(path, [override], out=tmp_path / "o")
+
+
+def test_cli_refuses_negative_max_steps_before_any_work(tmp_path, tiny_model_dir, tiny_data):
+    from typer.testing import CliRunner
+
+    from smolthink.cli import app
+
+    recipe = write_recipe(tmp_path / "r.yaml", tiny_model_dir, tiny_data)
+    result = CliRunner().invoke(app, ["train", str(recipe), "--out", str(tmp_path / "o"), "--set", "phases.0.max_steps=-3"])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "phases[0].max_steps: must be >= 1" in " ".join(result.output.split())
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_build_with_an_empty_validation_split_trains_without_eval(tmp_path, tiny_model_dir):
+    from smolthink.data.build import build
+    from smolthink.data.recipe import recipe_from_dict
+
+    data = tmp_path / "data"
+    build(recipe_from_dict({"name": "noval", "validation": 0, "tokenizer": "smollm2-135m",
+                            "sources": [{"name": "r", "type": "synthetic-reasoning", "n": 8, "seed": 1}],
+                            "phases": [{"name": "short", "window": 256, "stride": 64}]}), data)
+    recipe = write_recipe(tmp_path / "r.yaml", tiny_model_dir, data, phases=[{"name": "short", "max_steps": 2}])
+    run = train(recipe, out=tmp_path / "run", console=quiet())
+    assert [k for k in losses(run)] == [("short", 1), ("short", 2)]

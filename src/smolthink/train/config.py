@@ -20,7 +20,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Callable, Literal
 
 from trl import SFTConfig
 
@@ -39,6 +39,37 @@ MANAGED = {
     "remove_unused_columns": "smolthink selects the columns itself",
     "disable_tqdm": "smolthink shows its own progress bar",
     "resume_from_checkpoint": "use `smolthink train --resume`",
+}
+
+
+# Ranges that TRL/transformers accept but train nonsense with (`max_steps: -3` trains for three epochs, a batch size
+# of 0 fails deep inside the data loader): key -> (test, what the value must be). Checked in every resolved phase;
+# None (where a key allows it) means unset and is not checked.
+RANGES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "max_steps": (lambda v: v == -1 or v >= 1, ">= 1 (or -1: train for num_train_epochs instead)"),
+    "num_train_epochs": (lambda v: v > 0, "> 0"),
+    "learning_rate": (lambda v: v > 0, "> 0"),
+    "per_device_train_batch_size": (lambda v: v >= 1, ">= 1"),
+    "per_device_eval_batch_size": (lambda v: v >= 1, ">= 1"),
+    "gradient_accumulation_steps": (lambda v: v >= 1, ">= 1"),
+    "warmup_steps": (lambda v: 0 <= v < 1 or v == int(v) >= 1, "a fraction of the steps in [0, 1) or a whole number of steps"),
+    "weight_decay": (lambda v: v >= 0, ">= 0"),
+    "max_grad_norm": (lambda v: v >= 0, ">= 0 (0: no clipping)"),
+    "adam_beta1": (lambda v: 0 <= v < 1, "in [0, 1)"),
+    "adam_beta2": (lambda v: 0 <= v < 1, "in [0, 1)"),
+    "adam_epsilon": (lambda v: v > 0, "> 0"),
+    "label_smoothing_factor": (lambda v: 0 <= v < 1, "in [0, 1)"),
+    "logging_steps": (lambda v: v > 0, "> 0"),
+    "save_steps": (lambda v: v > 0, "> 0"),
+    "eval_steps": (lambda v: v > 0, "> 0"),
+    "save_total_limit": (lambda v: v >= 1, ">= 1"),
+    "max_length": (lambda v: v >= 1, ">= 1"),
+    "dataloader_num_workers": (lambda v: v >= 0, ">= 0"),
+}
+LORA_RANGES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "r": (lambda v: v >= 1, ">= 1"),
+    "alpha": (lambda v: v > 0, "> 0"),
+    "dropout": (lambda v: 0 <= v < 1, "in [0, 1)"),
 }
 
 
@@ -118,6 +149,7 @@ def resolve(data: dict[str, Any], out: str | Path | None, where: str) -> Resolve
     out = Path(out) if out is not None else Path("runs") / recipe.name
     if not recipe.phases:
         raise ConfigError(f"{where}: `phases` is empty; a recipe needs at least one phase")
+    _check_ranges(recipe.lora, LORA_RANGES, lambda key: f"{where}: lora.{key}")
     _check_keys(recipe.defaults, f"{where}: defaults")
     phases, names = [], set()
     for i, raw in enumerate(recipe.phases):
@@ -132,6 +164,9 @@ def resolve(data: dict[str, Any], out: str | Path | None, where: str) -> Resolve
         merged.update(bf16=False, fp16=False, disable_tqdm=True, remove_unused_columns=False)
         merged["dataset_kwargs"] = {"skip_prepare_dataset": True}
         phase = _build_phase(merged, at)
+        # An out-of-range value is reported where the recipe sets it: the phase's own key, else `defaults:`.
+        _check_ranges(phase, RANGES, lambda key: f"{at}.{key}" if key in raw or key not in recipe.defaults
+                      else f"{where}: defaults.{key} (in phases[{i}])")
         if phase.name in names:
             raise ConfigError(f"{at}: phase name {phase.name!r} is used twice")
         names.add(phase.name)
@@ -143,6 +178,13 @@ def _check_keys(mapping: dict[str, Any], where: str) -> None:
     for key in mapping:
         if key in MANAGED:
             raise ConfigError(f"{where}: {key!r} cannot be set in a recipe: {MANAGED[key]}")
+
+
+def _check_ranges(config: Any, ranges: dict[str, tuple[Callable[[Any], bool], str]], name: Callable[[str], str]) -> None:
+    for key, (valid, need) in ranges.items():
+        value = getattr(config, key)
+        if value is not None and not valid(value):
+            raise ConfigError(f"{name(key)}: must be {need}, got {value!r}")
 
 
 def _build_phase(merged: dict[str, Any], where: str) -> PhaseConfig:

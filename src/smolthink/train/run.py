@@ -40,6 +40,7 @@ class Interrupted(RuntimeError):
 class DataSource:
     folder: Path
     manifest: dict[str, Any]
+    max_token_id: int = -1  # the largest token id in the phases' windows (set by check_data)
 
 
 # ------------------------------------------------------------------------------------------------- checks
@@ -112,6 +113,9 @@ def check_phases(resolved: Resolved, data: DataSource) -> None:
                 f"{resolved.source}: phase {phase.name!r} trains on data phase {data_phase!r}, but {data.folder} has "
                 f"only {', '.join(built)}; set `data_phase:` or add the phase to the data recipe"
             )
+        if not built[data_phase]["train"]["windows"]:
+            raise ConfigError(f"{resolved.source}: phase {phase.name!r} trains on data phase {data_phase!r}, whose "
+                              f"train split in {data.folder} has no windows")
         longest = built[data_phase]["train"]["max_length"]
         if phase.max_length is None:
             phase.max_length = max(longest, built[data_phase]["window"])
@@ -119,6 +123,40 @@ def check_phases(resolved: Resolved, data: DataSource) -> None:
             raise ConfigError(
                 f"{resolved.source}: phase {phase.name!r} has max_length {phase.max_length}, shorter than the longest "
                 f"window of data phase {data_phase!r} ({longest} tokens); raise max_length"
+            )
+
+
+def check_data(resolved: Resolved, data: DataSource) -> None:
+    """Read every phase's windows before any model is loaded: a missing or damaged file (BuildError, naming it),
+    windows that are not token ids with a 0/1 mask, or an evaluation without validation data fail here."""
+    import pyarrow.compute as pc
+
+    from smolthink.data.build import SPLITS, BuildError, load_part
+
+    for i, phase in enumerate(resolved.phases):
+        name = phase.data_phase or phase.name
+        path = data.folder / name
+        parts = load_part(data.folder, name, ("input_ids", "assistant_masks"))
+        for split in SPLITS:
+            expected = data.manifest["phases"][name][split]["windows"]
+            if len(parts[split]) != expected:
+                raise BuildError(f"{path}: the {split} split has {len(parts[split])} windows, but the manifest says "
+                                 f"{expected}: the build is damaged; rebuild the data")
+            if not expected:
+                continue
+            ids, masks = (parts[split].data.table.column(c) for c in ("input_ids", "assistant_masks"))
+            id_range, mask_range = pc.min_max(pc.list_flatten(ids)), pc.min_max(pc.list_flatten(masks))
+            if (id_range["min"].as_py() < 0 or mask_range["min"].as_py() < 0 or mask_range["max"].as_py() > 1
+                    or not pc.all(pc.equal(pc.list_value_length(ids), pc.list_value_length(masks))).as_py()):
+                raise BuildError(f"{path}: the {split} split holds windows that are not token ids with a 0/1 "
+                                 "assistant mask of the same length: the build is damaged; rebuild the data")
+            data.max_token_id = max(data.max_token_id, id_range["max"].as_py())
+        strategy = getattr(phase.eval_strategy, "value", phase.eval_strategy)
+        if strategy != "no" and not len(parts["validation"]):
+            raise ConfigError(
+                f"{resolved.source}: phases[{i}] ({phase.name}) evaluates (eval_strategy {strategy!r}), but the "
+                f"validation split of {path} is empty; set eval_strategy: 'no', or rebuild the data with a "
+                "`validation:` fraction that leaves it examples"
             )
 
 
@@ -132,6 +170,11 @@ def check_tokenizer(model_tokenizer: Any, data: DataSource) -> None:
             f"data: {data.folder} was tokenized with {data.manifest['tokenizer']!r}, whose vocabulary differs from "
             "the model's; rebuild the data with `tokenizer:` set to the model you train"
         )
+    if data.max_token_id >= len(model_tokenizer):
+        from smolthink.data.build import BuildError
+
+        raise BuildError(f"{data.folder}: the windows hold token id {data.max_token_id}, beyond the tokenizer's "
+                         f"{len(model_tokenizer)} tokens: the build is damaged; rebuild the data")
 
 
 def _bitsandbytes_runs() -> bool:
@@ -262,8 +305,9 @@ def make_progress(console: Console) -> Progress:
 
 def _atomic_dir(final: Path, write: Callable[[Path], None]) -> None:
     """Write a directory next to `final`, then move it into place (a reader never sees half of it)."""
-    from smolthink.models import fsync_tree, replace_path, temp_name
+    from smolthink.models import _remove_leftovers, fsync_tree, replace_path, temp_name
 
+    _remove_leftovers(final)  # what a run killed while saving left beside it
     tmp = temp_name(final)
     try:
         write(tmp)
@@ -372,6 +416,7 @@ def train(recipe_path: str | Path, *, out: str | Path | None = None, overrides: 
         raise ConfigError(f"{out} already exists: pass --resume to continue that run, or choose another --out")
     data = resolve_data(resolved.recipe.data, console)
     check_phases(resolved, data)
+    check_data(resolved, data)
     config = recipe_dict(resolved)
     config["data_dir"] = str(data.folder)
     if resume and saved.is_file():
@@ -414,8 +459,10 @@ def _changed_keys(before: dict[str, Any], after: dict[str, Any], prefix: str = "
 
 def run_phase(resolved: Resolved, index: int, data: DataSource, console: Console, say: Callable[[str], None],
               resume: bool) -> None:
-    from datasets import disable_progress_bars, load_from_disk
+    from datasets import disable_progress_bars
     from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+    from smolthink.data.build import load_part
 
     from smolthink.train.packing import PackedCollator, pack, restore_attention, use_packed_attention
     from smolthink.train.trainer import MasterWeights, SmolTrainer, SyncMasters, complete_checkpoints
@@ -427,11 +474,11 @@ def run_phase(resolved: Resolved, index: int, data: DataSource, console: Console
     model, tokenizer = load_start(resolved, index, say, precision)
     if index == 0:
         check_tokenizer(tokenizer, data)
-    built = load_from_disk(str(data.folder / (phase.data_phase or phase.name)))
     columns = ["input_ids", "assistant_masks"]
+    built = load_part(data.folder, phase.data_phase or phase.name, tuple(columns))
     train_rows = pack(built["train"].select_columns(columns), phase.max_length, phase.seed)
     eval_rows = None
-    if getattr(phase.eval_strategy, "value", phase.eval_strategy) != "no" and "validation" in built:
+    if getattr(phase.eval_strategy, "value", phase.eval_strategy) != "no":  # check_data saw validation windows
         eval_rows = pack(built["validation"].select_columns(columns), phase.max_length, phase.seed)
     if "8bit" in str(getattr(phase.optim, "value", phase.optim)) and not _bitsandbytes_runs():
         say(f"phase {phase.name}: {phase.optim} needs bitsandbytes on CUDA; using fused AdamW instead")
