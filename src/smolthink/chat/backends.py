@@ -2,7 +2,11 @@
 
 A backend turns prompt text into a stream of generated text. It does not know about messages, tools or
 templates beyond one fact: which chat template renders prompts for its model (`template`: the model's own when
-it is tool-aware, like SmolLM3's, else None for smolthink's SmolLM2 template).
+it is tool-aware, like SmolLM3's, else None for smolthink's SmolLM2 template). Besides `stream` and
+`count_tokens`, each says what bounds a prompt: `n_ctx` (the context window, in tokens) and `special_tokens`
+(the strings its tokenizer turns into one token id wherever they appear in the text). `stream` takes an optional
+`cancel` event: once it is set, generation stops within a token and `stream` returns (the server sets it when a
+client goes away, so the model is free for the next request).
 
 - `LlamaCppBackend`: llama-cpp-python on a GGUF file. The default for chat: ~2-3x faster decoding than
   transformers on a CPU, and it reuses the KV cache of a shared prompt prefix between tool-loop rounds.
@@ -46,12 +50,18 @@ class GenerationStats:
     completion_tokens: int = 0
     ttft_s: float = 0.0  # time from the call to the first generated text
     total_s: float = 0.0
-    finish_reason: str = ""  # "stop" (end of turn or stop string) or "length"
+    finish_reason: str = ""  # "stop" (end of turn or stop string), "length", or "cancelled" (the cancel event)
 
     @property
     def decode_tokens_per_s(self) -> float:
         decode_s = self.total_s - self.ttft_s
         return (self.completion_tokens - 1) / decode_s if self.completion_tokens > 1 and decode_s > 0 else 0.0
+
+
+def check_context(prompt_tokens: int, n_ctx: int) -> None:
+    """Raise ValueError when a prompt leaves no room for even one generated token in the context window."""
+    if prompt_tokens + 1 > n_ctx:
+        raise ValueError(f"prompt is {prompt_tokens} tokens, the context window is {n_ctx}")
 
 
 def default_threads() -> int:
@@ -62,10 +72,28 @@ class LlamaCppBackend:
     name = "llama"
 
     def __init__(self, gguf_path: str | os.PathLike, *, n_ctx: int = 4096, n_threads: int | None = None):
-        from llama_cpp import Llama
+        try:
+            import llama_cpp
+        except ImportError as e:
+            from smolthink.models import ModelError
+
+            raise ModelError(
+                f"the llama.cpp backend needs llama-cpp-python, which is not installed ({e}); in a checkout run "
+                "`make setup`, or install it with: CMAKE_ARGS=\"$(sh scripts/llama-cmake-args)\" "
+                "pip install llama-cpp-python==0.3.36 (or use --backend transformers)"
+            ) from None
 
         self.path = str(gguf_path)
-        self.llm = Llama(model_path=self.path, n_ctx=n_ctx, n_threads=n_threads or default_threads(), verbose=False)
+        self.llm = llama_cpp.Llama(model_path=self.path, n_ctx=n_ctx, n_threads=n_threads or default_threads(),
+                                   verbose=False)
+        self.n_ctx = self.llm.n_ctx()
+        # The tokens llama.cpp matches as whole strings when tokenizing with special=True (its "special token
+        # cache": control, user-defined and unknown tokens).
+        parsed = (llama_cpp.LLAMA_TOKEN_ATTR_CONTROL | llama_cpp.LLAMA_TOKEN_ATTR_USER_DEFINED
+                  | llama_cpp.LLAMA_TOKEN_ATTR_UNKNOWN)
+        vocab = self.llm._model  # llama-cpp-python's model wrapper: the only place it exposes token attributes
+        self.special_tokens = tuple(vocab.token_get_text(i) for i in range(self.llm.n_vocab())
+                                    if vocab.token_get_attr(i) & parsed)
         own = self.llm.metadata.get("tokenizer.chat_template")
         self.template = own if is_tool_aware(own) else None
         self.stats = GenerationStats()
@@ -73,23 +101,26 @@ class LlamaCppBackend:
     def count_tokens(self, text: str) -> int:
         return len(self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=True))
 
-    def stream(self, prompt: str, gen: GenerationConfig) -> Iterator[str]:
+    def stream(self, prompt: str, gen: GenerationConfig, cancel: threading.Event | None = None) -> Iterator[str]:
         start = time.perf_counter()
         # The rendered prompt already holds every control token; llama.cpp must not add a BOS of its own.
         tokens = self.llm.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
-        if len(tokens) + 1 > self.llm.n_ctx():
-            raise ValueError(f"prompt is {len(tokens)} tokens, the context window is {self.llm.n_ctx()}")
+        check_context(len(tokens), self.n_ctx)
         stats = self.stats = GenerationStats(prompt_tokens=len(tokens))
         chunks = self.llm.create_completion(
             tokens,
-            max_tokens=min(gen.max_new_tokens, self.llm.n_ctx() - len(tokens)),
+            max_tokens=min(gen.max_new_tokens, self.n_ctx - len(tokens)),
             temperature=gen.temperature,
             top_p=gen.top_p,
             stop=gen.stop or None,
             seed=gen.seed,
             stream=True,
         )
-        for chunk in chunks:
+        for chunk in chunks:  # lazy: each step decodes one token, so leaving the loop stops generation
+            if cancel is not None and cancel.is_set():
+                stats.finish_reason = "cancelled"
+                chunks.close()
+                break
             choice = chunk["choices"][0]
             if choice.get("finish_reason"):
                 stats.finish_reason = choice["finish_reason"]
@@ -116,27 +147,39 @@ class TransformersBackend:
         self.model.to(self.device)
         own = self.tokenizer.chat_template
         self.template = own if is_tool_aware(own) else None
+        # Every config answers to this name (transformers maps it onto e.g. GPT-2's n_positions).
+        self.n_ctx = int(self.model.config.max_position_embeddings)
+        # Added tokens (special or not) are matched as whole strings before the model's own tokenization.
+        self.special_tokens = tuple(t.content for t in self.tokenizer.added_tokens_decoder.values())
         self.stats = GenerationStats()
 
     def count_tokens(self, text: str) -> int:
         return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
-    def stream(self, prompt: str, gen: GenerationConfig) -> Iterator[str]:
+    def stream(self, prompt: str, gen: GenerationConfig, cancel: threading.Event | None = None) -> Iterator[str]:
         import torch
-        from transformers import TextIteratorStreamer
+        from transformers import StoppingCriteriaList, TextIteratorStreamer
 
         start = time.perf_counter()
         inputs = self.tokenizer(prompt, return_tensors="pt", add_special_tokens=False).to(self.device)
         stats = self.stats = GenerationStats(prompt_tokens=int(inputs["input_ids"].shape[1]))
+        check_context(stats.prompt_tokens, self.n_ctx)
+        max_new = min(gen.max_new_tokens, self.n_ctx - stats.prompt_tokens)
         streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
         kwargs: dict[str, Any] = dict(
             **inputs,
-            max_new_tokens=gen.max_new_tokens,
+            max_new_tokens=max_new,
             streamer=streamer,
             pad_token_id=self.tokenizer.pad_token_id or self.tokenizer.eos_token_id,
         )
-        if gen.stop:  # generate stops on them itself; the text is cut at the stop string below
-            kwargs.update(stop_strings=gen.stop, tokenizer=self.tokenizer)
+        # generate checks `halt` and `cancel` after every token, so `thread.join()` below returns within a token of
+        # either. Stop strings are found in the streamed text, which then sets `halt` (the streamer releases text
+        # at word boundaries, so a few tokens past the stop string are generated and cut): generate's own
+        # `stop_strings` would first index the whole vocabulary against each string, under the model lock, in
+        # time that grows with the string (17 s for a 1000-character one on SmolLM2's vocabulary).
+        halt = threading.Event()
+        events = (halt,) if cancel is None else (halt, cancel)
+        kwargs["stopping_criteria"] = StoppingCriteriaList([_stop_when_set(*events)])
         kwargs.update(_sampling(gen))
         result: dict[str, Any] = {}
 
@@ -151,29 +194,34 @@ class TransformersBackend:
         thread = threading.Thread(target=run, daemon=True)
         thread.start()
         text = ""
-        for piece in streamer:
-            if not piece:
-                continue
-            if not stats.ttft_s:
-                stats.ttft_s = time.perf_counter() - start
-            text += piece
-            cut = _first_stop(text, gen.stop)
-            if cut is not None:
-                emitted = len(text) - len(piece)
-                if cut > emitted:
-                    yield text[emitted:cut]
-                stats.finish_reason = "stop"
-                break
-            yield piece
-        thread.join()
+        try:
+            for piece in streamer:
+                if cancel is not None and cancel.is_set():
+                    stats.finish_reason = "cancelled"
+                    break
+                if not piece:
+                    continue
+                if not stats.ttft_s:
+                    stats.ttft_s = time.perf_counter() - start
+                text += piece
+                cut = _first_stop(text, gen.stop)
+                if cut is not None:
+                    emitted = len(text) - len(piece)
+                    if cut > emitted:
+                        yield text[emitted:cut]
+                    stats.finish_reason = "stop"
+                    break
+                yield piece
+        finally:  # also when the caller closes this generator early: generate must not outlive the call
+            halt.set()
+            thread.join()
         if "error" in result:
             raise result["error"]
         new = result["ids"].shape[1] - stats.prompt_tokens
         stats.completion_tokens = int(new)
         if not stats.finish_reason:
-            stats.finish_reason = "length" if new >= gen.max_new_tokens else "stop"
+            stats.finish_reason = "length" if new >= max_new else "stop"
         stats.total_s = time.perf_counter() - start
-
 
     def generate_batch(self, prompts: list[str], gen: GenerationConfig) -> list[tuple[str, str, int]]:
         """Greedy/sampled generation for many prompts at once (left padding): (text, finish_reason, new tokens)
@@ -199,6 +247,20 @@ class TransformersBackend:
             new = row[: row.index(eos)] if ended else row
             results.append((tok.decode(new, skip_special_tokens=True), "stop" if ended else "length", len(new) + int(ended)))
         return results
+
+
+def _stop_when_set(*events: threading.Event):
+    """A transformers StoppingCriteria that ends `generate` once any of `events` is set (built here because
+    transformers is imported only when that backend is used)."""
+    import torch
+    from transformers import StoppingCriteria
+
+    class StopWhenSet(StoppingCriteria):
+        def __call__(self, input_ids, scores, **kwargs) -> torch.BoolTensor:
+            stop = any(e.is_set() for e in events)
+            return torch.full((input_ids.shape[0],), stop, dtype=torch.bool, device=input_ids.device)
+
+    return StopWhenSet()
 
 
 def _sampling(gen: GenerationConfig) -> dict[str, Any]:
