@@ -17,6 +17,7 @@ import pytest
 import uvicorn
 
 from smolthink.chat.backends import GenerationConfig, GenerationStats, load_backend
+from smolthink.formats import CONTROL_TOKENS
 from smolthink.serve import create_app
 
 KEY = "test-key"
@@ -34,24 +35,39 @@ WEATHER = {
 
 class ScriptedBackend:
     """Replies with fixed text in small pieces and records every prompt: the tool call first, then (once a tool
-    result is in the prompt) an answer."""
+    result is in the prompt) an answer. `repeat` makes the reply that many times longer (with `delay_s` per piece,
+    a slow generation); `pieces` records how many pieces each call produced before it ended or was cancelled."""
 
     name = "scripted"
     template = None
+    special_tokens = CONTROL_TOKENS
 
-    def __init__(self, delay_s: float = 0.0):
+    def __init__(self, delay_s: float = 0.0, *, repeat: int = 1, n_ctx: int = 4096):
         self.prompts: list[str] = []
+        self.pieces: list[int] = []
+        self.counted: list[str] = []  # prompts passed to count_tokens
         self.delay_s = delay_s
+        self.repeat = repeat
+        self.n_ctx = n_ctx
         self.stats = GenerationStats()
 
-    def stream(self, prompt: str, gen: GenerationConfig) -> Iterator[str]:
+    def count_tokens(self, text: str) -> int:
+        self.counted.append(text)
+        return len(text.split())
+
+    def stream(self, prompt: str, gen: GenerationConfig, cancel: threading.Event | None = None) -> Iterator[str]:
         self.prompts.append(prompt)
-        text = ANSWER_TURN if "<tool_response>" in prompt else TOOL_TURN
+        self.pieces.append(0)
+        text = (ANSWER_TURN if "<tool_response>" in prompt else TOOL_TURN) * self.repeat
         self.stats = GenerationStats(prompt_tokens=len(prompt.split()), finish_reason="stop")
         for i in range(0, len(text), 5):
+            if cancel is not None and cancel.is_set():
+                self.stats.finish_reason = "cancelled"
+                return
             if self.delay_s:
                 time.sleep(self.delay_s)
             self.stats.completion_tokens += 1
+            self.pieces[-1] += 1
             yield text[i : i + 5]
 
 

@@ -12,9 +12,15 @@ server reads the think / tool-call syntax exactly like `smolthink chat` does:
   "/no_think" in the system message still win, as in the template.
 
 One model, one generation at a time: the backend is not thread-safe. An `asyncio.Lock` (FIFO) serializes
-requests; the blocking generation runs in a worker thread and the lock is released when that thread finishes,
+generations; the blocking generation runs in a worker thread and the lock is released when that thread finishes,
 not when the request does, so a client that disconnects mid-generation cannot let a second generation start on
-the same model (its generation runs to completion, bounded by `max_tokens_cap`, and is discarded).
+the same model. A disconnect does stop its generation, though: it sets the job's cancel event, the backend stops
+within a token, the thread ends and the next request starts.
+
+No client can hold the model for longer than its own generation: everything before it happens outside the lock
+and is bounded by the request, never by the model. The body is bounded in bytes and in JSON nesting, the
+conversation and tool schemas are validated, and the rendered prompt is bounded by what the context window can
+hold (characters and special-token strings, checked before tokenizing, then tokens) before it joins the queue.
 """
 
 from __future__ import annotations
@@ -23,18 +29,21 @@ import asyncio
 import dataclasses
 import hmac
 import json
+import re
 import secrets
 import threading
 import time
-from collections.abc import AsyncIterator
-from contextlib import aclosing
-from typing import Any, Literal
+from collections.abc import AsyncIterator, Callable
+from contextlib import aclosing, asynccontextmanager
+from typing import Annotated, Any, Literal
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
+from jsonschema.exceptions import SchemaError
+from jsonschema.validators import Draft202012Validator, validator_for
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from smolthink.chat.backends import GenerationConfig, GenerationStats
+from smolthink.chat.backends import GenerationConfig, GenerationStats, check_context
 from smolthink.formats import (
     StreamSplitter,
     generation_prefix,
@@ -106,8 +115,8 @@ class ChatRequest(_Lenient):
     max_completion_tokens: int | None = Field(default=None, ge=1)
     temperature: float | None = Field(default=None, ge=0.0, le=2.0)
     top_p: float | None = Field(default=None, gt=0.0, le=1.0)
-    stop: str | list[str] | None = None
-    seed: int | None = None
+    stop: str | Annotated[list[str], Field(max_length=4)] | None = None  # OpenAI's limit: up to 4 sequences
+    seed: int | None = Field(default=None, ge=-(2**63), le=2**63 - 1)  # OpenAI's int64
     n: Literal[1] | None = None
     stream: bool = False
     stream_options: StreamOptions | None = None
@@ -140,6 +149,30 @@ def _validation_error(e: ValidationError) -> APIError:
     return APIError(400, problems, param=param)
 
 
+MAX_JSON_DEPTH = 64  # a request is ~6 levels deep and a tool schema a dozen; json.loads gives up near 1000
+
+
+def check_json(value: Any) -> None:
+    """A request body must nest at most MAX_JSON_DEPTH levels (deeper would hit Python's recursion limit in
+    pydantic, the template or jsonschema) and hold only text (no lone UTF-16 surrogates, which JSON can escape
+    but UTF-8 cannot encode: echoed back in a response, they would fail it). Raises APIError(400)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_JSON_DEPTH:
+            raise APIError(400, f"request body nests deeper than {MAX_JSON_DEPTH} levels")
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                raise APIError(400, f"request body holds a lone UTF-16 surrogate in {item[:40]!r}") from None
+        elif isinstance(item, dict):
+            stack.extend((k, depth) for k in item)  # keys are strings too
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item)
+
+
 # ------------------------------------------------------------------------------------------- request → prompt
 
 
@@ -153,6 +186,7 @@ def to_conversation(req: ChatRequest) -> tuple[list[dict[str, Any]], list[dict[s
     """Map an OpenAI request onto smolthink's schema: (messages, tools). Raises APIError(400) when it can't."""
     messages: list[dict[str, Any]] = []
     call_names: dict[str, str] = {}  # tool_call id → function name: OpenAI tool messages carry only the id
+    calls_have_ids = False  # whether the latest assistant tool calls carried ids
     for i, m in enumerate(req.messages):
         role = "system" if m.role == "developer" else m.role
         msg: dict[str, Any] = {"role": role, "content": _text(m.content)}
@@ -161,16 +195,33 @@ def to_conversation(req: ChatRequest) -> tuple[list[dict[str, Any]], list[dict[s
             if m.tool_calls:
                 msg["tool_calls"] = [c.model_dump(exclude_none=True) for c in m.tool_calls]
                 call_names.update({c.id: c.function.name for c in m.tool_calls if c.id})
+                calls_have_ids = any(c.id for c in m.tool_calls)
             try:
                 msg = normalize_message(msg)
             except ValueError as e:
                 raise APIError(400, f"messages[{i}].{e}", param=f"messages.{i}.tool_calls") from None
+            except RecursionError:  # JSON-string arguments are parsed only here
+                raise APIError(400, f"messages[{i}].tool_calls: arguments nest deeper than {MAX_JSON_DEPTH} levels",
+                               param=f"messages.{i}.tool_calls") from None
+            check_json(msg.get("tool_calls"))  # …so they are checked like the body was
         elif role == "tool":
+            # A result must answer a call. The openai SDK and agent frameworks echo the ids we (or they) gave the
+            # calls, so an id must name an earlier call, and may be left out only when the latest calls had none:
+            # some clients and hand-written conversations send calls and results without ids, their results
+            # answering the calls in order, and the template renders results in order, without ids, anyway.
+            if m.tool_call_id is not None and m.tool_call_id not in call_names:
+                raise APIError(400, f"messages[{i}].tool_call_id: {m.tool_call_id!r} is not the id of any earlier "
+                               "assistant tool call", param=f"messages.{i}.tool_call_id")
+            if m.tool_call_id is None and calls_have_ids:
+                raise APIError(400, f"messages[{i}].tool_call_id: missing; the assistant's tool calls carry ids, "
+                               "so a tool message must name the call it answers", param=f"messages.{i}.tool_call_id")
             msg["name"] = m.name or call_names.get(m.tool_call_id or "", "tool")
             # Tool output is untrusted: it may not forge turn boundaries in the prompt.
             if isinstance(msg["content"], str):
                 msg["content"] = neutralize_control_tokens(msg["content"])
         messages.append(msg)
+    for i, t in enumerate(req.tools or []):
+        _check_parameters(i, t.function.parameters)
     tools = None
     if req.tools and req.tool_choice != "none":
         tools = [{"type": "function", "function": t.function.model_dump(exclude_none=True)} for t in req.tools]
@@ -180,78 +231,152 @@ def to_conversation(req: ChatRequest) -> tuple[list[dict[str, Any]], list[dict[s
     return messages, tools
 
 
+def _check_parameters(i: int, schema: dict[str, Any] | None) -> None:
+    """A tool's parameters must be a JSON Schema for an object (its arguments), as OpenAI requires; None or {}
+    (OpenAI's spelling of "no parameters") is fine too."""
+    if not schema:
+        return
+    where, param = f"tools[{i}].function.parameters", f"tools.{i}.function.parameters"
+    if schema.get("type") != "object":
+        raise APIError(400, f"{where}: expected an object schema ({{\"type\": \"object\", \"properties\": …}}), got "
+                       f"type {schema.get('type')!r}", param=param)
+    if not isinstance(schema.get("$schema", ""), str):
+        raise APIError(400, f"{where}.$schema: expected a URI string", param=param)
+    try:  # the draft its "$schema" names, else the latest
+        validator_for(schema, default=Draft202012Validator).check_schema(schema)
+    except SchemaError as e:
+        at = "".join(f"[{p!r}]" for p in e.absolute_path)
+        raise APIError(400, f"{where}{at}: not a valid JSON Schema: {e.message}", param=param) from None
+
+
+# ---------------------------------------------------------------------------------------------- prompt bounds
+
+# A token never spans more characters than its vocabulary's longest entry: 81 for SmolLM2 (80 '#' after a
+# newline), and vocabularies of this family are alike. Text that averages more characters per token than this is
+# no language, so a prompt longer than n_ctx tokens of it cannot fit the context window.
+MAX_CHARS_PER_TOKEN = 128
+
+
+def prompt_bounds(backend: Any) -> Callable[[str], None]:
+    """The check a rendered prompt passes before it is tokenized; it raises APIError(400) naming the limit.
+
+    Tokenizing takes time linear in the characters, but quadratic in the special-token strings for llama.cpp
+    (10,000 "<|im_end|>" take 0.4 s, 40,000 take 8 s), and nobody may make the server spend that for a prompt
+    that cannot fit. Each special-token string is one token, and a prompt holds at most n_ctx tokens, so both are
+    bounded by the context window: at most n_ctx special-token strings and n_ctx × MAX_CHARS_PER_TOKEN
+    characters. The bound holds whatever the text's origin: user messages are not escaped (people may type such
+    strings to their own model), tool results are (`formats.neutralize_control_tokens`).
+    """
+    n_ctx = backend.n_ctx
+    max_chars = n_ctx * MAX_CHARS_PER_TOKEN
+    tokens = sorted(backend.special_tokens, key=len, reverse=True)  # longest first, as a tokenizer matches them
+    special = re.compile("|".join(map(re.escape, tokens))) if tokens else None
+
+    def check(prompt: str) -> None:
+        if len(prompt) > max_chars:
+            raise APIError(400, f"the prompt is {len(prompt)} characters, more than the {n_ctx}-token context "
+                           f"window can hold (at most {max_chars}: {MAX_CHARS_PER_TOKEN} characters per token)",
+                           param="messages", code="context_length_exceeded")
+        for found, match in enumerate(special.finditer(prompt) if special else (), start=1):
+            if found > n_ctx:
+                raise APIError(400, f"the prompt holds more than {n_ctx} special-token strings (such as "
+                               f"{match.group()!r}), each one token: more than the {n_ctx}-token context window "
+                               "can hold", param="messages", code="context_length_exceeded")
+
+    return check
+
+
 # ---------------------------------------------------------------------------------------------- generation
 
 
-@dataclasses.dataclass
-class _Job:
-    """One generation in the worker thread; chunks flow back to the event loop through `queue`."""
+@asynccontextmanager
+async def cancel_on_disconnect(request: Request) -> AsyncIterator[threading.Event]:
+    """An event that is set when the client hangs up; passed to the backend, it stops the generation. The body
+    has been read, so the next ASGI message the server sends is the disconnect."""
+    cancel = threading.Event()
 
-    queue: asyncio.Queue
-    loop: asyncio.AbstractEventLoop
-    cancelled: threading.Event = dataclasses.field(default_factory=threading.Event)
+    async def watch() -> None:
+        while (await request.receive())["type"] != "http.disconnect":
+            pass
+        cancel.set()
 
-    def put(self, item: tuple[str, Any]) -> None:
-        if not self.cancelled.is_set():
-            self.loop.call_soon_threadsafe(self.queue.put_nowait, item)
+    watcher = asyncio.create_task(watch())
+    try:
+        yield cancel
+    finally:
+        watcher.cancel()
 
 
 class Generator:
-    """Serializes generations on one backend (FIFO) and streams their text back to async code."""
+    """Serializes generations on one backend (FIFO) and streams their text back to async code.
+
+    Each generation gets a `cancel` event: set (by a disconnect, or when the request's task is cancelled), the
+    backend stops within a token. The lock is released when the worker thread ends, never before, so there is
+    never more than one generation on the model.
+    """
 
     def __init__(self, backend: Any):
         self.backend = backend
         self.lock = asyncio.Lock()
 
-    def _work(self, prompt: str, gen: GenerationConfig, job: _Job) -> None:
+    async def _run(self, work: Callable[[], Any]) -> asyncio.Future:
+        """Waits for the model, then starts `work` in a worker thread that holds it until the thread ends."""
+        await self.lock.acquire()
         try:
-            # A cancelled job still drains the backend's iterator: stopping early would leave e.g. transformers'
-            # generate thread running on the model while the next request starts.
-            for chunk in self.backend.stream(prompt, gen):
-                job.put(("text", chunk))
-            job.put(("done", dataclasses.replace(self.backend.stats)))
-        except BaseException as e:
-            job.put(("error", e))
+            future = asyncio.get_running_loop().run_in_executor(None, work)
+        except BaseException:
+            self.lock.release()
+            raise
+        future.add_done_callback(lambda _: self.lock.release())  # the thread, not the request, holds the lock
+        return future
 
-    async def complete(self, prompt: str, gen: GenerationConfig) -> tuple[str, GenerationStats]:
+    async def complete(self, prompt: str, gen: GenerationConfig,
+                       cancel: threading.Event) -> tuple[str, GenerationStats]:
         """The whole generation at once: no per-token hops to the event loop, which cost ~5 % on 2 cores."""
 
         def work() -> tuple[str, GenerationStats]:
-            text = "".join(self.backend.stream(prompt, gen))
+            if cancel.is_set():  # the client left while it waited for the model
+                return "", GenerationStats(finish_reason="cancelled")
+            text = "".join(self.backend.stream(prompt, gen, cancel))
             return text, dataclasses.replace(self.backend.stats)
 
-        loop = asyncio.get_running_loop()
-        await self.lock.acquire()
+        future = await self._run(work)
         try:
-            future = loop.run_in_executor(None, work)
-        except BaseException:
-            self.lock.release()
-            raise
-        future.add_done_callback(lambda _: self.lock.release())  # as in `stream`: the thread, not the request
-        return await asyncio.shield(future)
+            return await asyncio.shield(future)
+        finally:
+            cancel.set()  # a no-op once it is done; stops the thread if this request was cancelled
 
-    async def stream(self, prompt: str, gen: GenerationConfig) -> AsyncIterator[tuple[str, Any]]:
+    async def stream(self, prompt: str, gen: GenerationConfig,
+                     cancel: threading.Event) -> AsyncIterator[tuple[str, Any]]:
         """Yields ("text", str)… then ("done", GenerationStats); raises what the backend raised."""
         loop = asyncio.get_running_loop()
-        job = _Job(asyncio.Queue(), loop)
-        await self.lock.acquire()
-        try:
-            future = loop.run_in_executor(None, self._work, prompt, gen, job)
-        except BaseException:
-            self.lock.release()
-            raise
-        # Released when the thread ends, whatever happens to this request (disconnect, cancellation).
-        future.add_done_callback(lambda _: self.lock.release())
+        queue: asyncio.Queue = asyncio.Queue()
+
+        def put(item: tuple[str, Any]) -> None:
+            if not cancel.is_set():
+                loop.call_soon_threadsafe(queue.put_nowait, item)
+
+        def work() -> None:
+            if cancel.is_set():
+                return
+            try:
+                for chunk in self.backend.stream(prompt, gen, cancel):
+                    put(("text", chunk))
+                put(("done", dataclasses.replace(self.backend.stats)))
+            except BaseException as e:
+                put(("error", e))
+
+        await self._run(work)
         try:
             while True:
-                kind, value = await job.queue.get()
+                kind, value = await queue.get()
                 if kind == "error":
                     raise value
                 yield kind, value
                 if kind == "done":
                     return
-        finally:
-            job.cancelled.set()
+        finally:  # closed early (disconnect, cancellation): stop the generation
+            cancel.set()
 
 
 def _completion_id() -> str:
@@ -300,6 +425,17 @@ class _Trim:
 # ---------------------------------------------------------------------------------------------------- app
 
 
+def check_api_key(api_key: str | None) -> None:
+    """None serves without auth; a key must be one a client can send. Raises ValueError."""
+    if api_key is None:
+        return
+    if not api_key.strip():
+        raise ValueError("the API key is empty: pass a real key to --api-key (or SMOLTHINK_API_KEY), or leave "
+                         "both unset to serve without one")
+    if api_key != api_key.strip():
+        raise ValueError("the API key starts or ends with whitespace, which an Authorization header cannot carry")
+
+
 def create_app(
     backend: Any,
     *,
@@ -309,8 +445,10 @@ def create_app(
     max_body_bytes: int = 1_000_000,
 ) -> FastAPI:
     """The FastAPI app serving `backend` under the OpenAI API. `api_key` set: Bearer auth on /v1/*."""
+    check_api_key(api_key)
     app = FastAPI(title="smolthink", docs_url=None, redoc_url=None)
     generator = Generator(backend)
+    check_prompt = prompt_bounds(backend)
     started = int(time.time())
 
     @app.exception_handler(APIError)
@@ -347,9 +485,13 @@ def create_app(
             if len(body) > max_body_bytes:
                 raise APIError(413, f"request body is over {max_body_bytes} bytes", code="request_too_large")
         try:
-            return json.loads(body)
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            value = json.loads(body)
+        except ValueError as e:  # also bad UTF-8, and integers over Python's 4300-digit limit
             raise APIError(400, f"request body is not valid JSON: {e}") from None
+        except RecursionError:
+            raise APIError(400, f"request body nests deeper than {MAX_JSON_DEPTH} levels") from None
+        check_json(value)
+        return value
 
     @app.get("/health")
     async def health() -> dict[str, str]:
@@ -378,20 +520,29 @@ def create_app(
                             template=backend.template)
         except Exception as e:  # a model's own template may reject a conversation (raise_exception)
             raise APIError(400, f"the chat template rejected the conversation: {e}", param="messages") from None
+        check_prompt(prompt)
+        # Counted here, in a worker thread and outside the model's lock, so that a prompt that does not fit is
+        # refused without waiting for (or holding up) the generations in the queue.
+        try:
+            check_context(await asyncio.to_thread(backend.count_tokens, prompt), backend.n_ctx)
+        except ValueError as e:
+            raise APIError(400, str(e), param="messages", code="context_length_exceeded") from None
         requested = req.max_completion_tokens or req.max_tokens or max_tokens_cap
+        stop = [req.stop] if isinstance(req.stop, str) else list(req.stop or [])
         gen = GenerationConfig(
             max_new_tokens=min(requested, max_tokens_cap),
             temperature=req.temperature if req.temperature is not None else 0.0,
             top_p=req.top_p if req.top_p is not None else 1.0,
             seed=req.seed if req.seed is not None else 0,
-            stop=[req.stop] if isinstance(req.stop, str) else list(req.stop or []),
+            stop=[s for s in stop if s],  # "" would stop before the first token in llama.cpp, and means nothing
         )
         meta = {"id": _completion_id(), "created": int(time.time()), "model": req.model or model_name}
         if req.stream:
             include_usage = bool(req.stream_options and req.stream_options.include_usage)
-            return StreamingResponse(_sse(generator, prompt, gen, meta, include_usage),
+            return StreamingResponse(_sse(request, generator, prompt, gen, meta, include_usage),
                                      media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
-        return await _complete(generator, prompt, gen, meta)
+        async with cancel_on_disconnect(request) as cancel:
+            return await _complete(generator, prompt, gen, meta, cancel)
 
     return app
 
@@ -402,9 +553,10 @@ def _generation_error(e: BaseException) -> APIError:
     return APIError(500, f"generation failed: {type(e).__name__}: {e}", type="server_error")
 
 
-async def _complete(generator: Generator, prompt: str, gen: GenerationConfig, meta: dict[str, Any]) -> dict:
+async def _complete(generator: Generator, prompt: str, gen: GenerationConfig, meta: dict[str, Any],
+                    cancel: threading.Event) -> dict:
     try:
-        text, stats = await generator.complete(prompt, gen)
+        text, stats = await generator.complete(prompt, gen, cancel)
     except Exception as e:
         raise _generation_error(e) from None
     parsed = parse_assistant(generation_prefix(prompt) + text)
@@ -418,7 +570,7 @@ async def _complete(generator: Generator, prompt: str, gen: GenerationConfig, me
             "usage": _usage(stats)}
 
 
-async def _sse(generator: Generator, prompt: str, gen: GenerationConfig, meta: dict[str, Any],
+async def _sse(request: Request, generator: Generator, prompt: str, gen: GenerationConfig, meta: dict[str, Any],
                include_usage: bool) -> AsyncIterator[str]:
     def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> str:
         body = {**meta, "object": "chat.completion.chunk",
@@ -444,7 +596,7 @@ async def _sse(generator: Generator, prompt: str, gen: GenerationConfig, meta: d
 
     yield chunk({"role": "assistant"})
     try:
-        async with aclosing(generator.stream(prompt, gen)) as events:
+        async with cancel_on_disconnect(request) as cancel, aclosing(generator.stream(prompt, gen, cancel)) as events:
             async for kind, value in events:
                 if kind == "done":
                     stats = value
@@ -490,6 +642,7 @@ def serve_command(
     from smolthink.chat.backends import load_backend
 
     console = console or Console()
+    check_api_key(api_key)  # before the model loads: a bad key should not cost that wait
     loaded = load_backend(model, backend)
     name = model or "smollm2-135m"
     app = create_app(loaded, model_name=name, api_key=api_key, max_tokens_cap=max_tokens_cap,
