@@ -30,7 +30,7 @@ from typing import Any
 from smolthink.formats import chat_template, is_tool_aware
 # The cache's fsync/temporary-name helpers: exports follow the same write-then-rename rules.
 from smolthink.errors import UserError
-from smolthink.models import (ModelError, Progress, _remove_leftovers, fsync_path, fsync_tree, load_hf, replace_path,
+from smolthink.models import (ModelError, Progress, fsync_path, fsync_tree, load_hf, remove_leftovers, replace_path,
                               resolve_model, temp_name)
 
 # Output format → quantizations it accepts (the first is the default). An hf export is always lossless fp32.
@@ -92,7 +92,7 @@ def export_model(
     _check_out(out, fmt, force, inputs)
     if not out.parent.is_dir():
         raise ExportError(f"the output folder {out.parent} does not exist")
-    _remove_leftovers(out)  # what killed exports to this output left beside it
+    remove_leftovers(out)  # what killed exports to this output left beside it
 
     started = time.perf_counter()
     model, tokenizer = _load_merged(ref, progress)

@@ -167,7 +167,7 @@ def _write_synced(path: Path, text: str) -> None:
 
 
 def temp_name(final: Path) -> Path:
-    """A unique name beside `final` for building it; hidden, and recognisable by `_remove_leftovers`."""
+    """A unique name beside `final` for building it; hidden, and recognisable by `remove_leftovers`."""
     # Not tempfile.mkstemp/mkdtemp: those create owner-only files, and the cache should follow the umask.
     return final.with_name(f".{final.name}.tmp-{uuid.uuid4().hex}")
 
@@ -189,16 +189,17 @@ def replace_path(tmp: Path, final: Path) -> None:
         trash = final.with_name(f".{final.name}.old-{uuid.uuid4().hex}")
         os.rename(final, trash)
         os.replace(tmp, final)
+        # ignore_errors / missing_ok: a concurrent remove_leftovers may be deleting the same trash.
         if trash.is_dir():
-            shutil.rmtree(trash)
+            shutil.rmtree(trash, ignore_errors=True)
         else:
-            trash.unlink()
+            trash.unlink(missing_ok=True)
     else:
         os.replace(tmp, final)
     fsync_path(final.parent)
 
 
-def _remove_leftovers(final: Path) -> None:
+def remove_leftovers(final: Path) -> None:
     """Delete what killed builds left beside `final`: old temporaries and directories moved aside."""
     now = time.time()
     for path in final.parent.glob(f".{final.name}.*"):
@@ -229,7 +230,7 @@ def _install_dir(tmp: Path, final: Path, expected: str) -> None:
             os.rename(final, trash)
         except FileNotFoundError:
             continue  # someone else moved it away already
-        # ignore_errors: a concurrent _remove_leftovers may be deleting the same trash.
+        # ignore_errors: a concurrent remove_leftovers may be deleting the same trash.
         if trash.is_dir():
             shutil.rmtree(trash, ignore_errors=True)
         else:
@@ -247,7 +248,7 @@ def embedded_hf_dir(progress: Progress = None) -> Path:
     if _marker_matches(final / _MARKER, expected):
         return final
     final.parent.mkdir(parents=True, exist_ok=True)
-    _remove_leftovers(final)
+    remove_leftovers(final)
     _say(progress, f"converting the embedded SmolLM2-135M to a transformers model once (~25 s) → {final}")
     started = time.perf_counter()
     tmp = temp_name(final)
@@ -298,7 +299,7 @@ def embedded_derived_gguf(dtype: Literal["f16", "bf16"], progress: Progress = No
     if final.is_file() and _marker_matches(marker, expected):
         return final
     final.parent.mkdir(parents=True, exist_ok=True)
-    _remove_leftovers(final)
+    remove_leftovers(final)
     _say(progress, f"converting the embedded SmolLM2-135M to a {dtype} GGUF once (~5 s) → {final}")
     started = time.perf_counter()
     tmp = temp_name(final)

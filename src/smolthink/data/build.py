@@ -38,7 +38,7 @@ from smolthink.data.recipe import DataRecipe, SourceSpec
 from smolthink.data.windows import rolling_windows, tokenize_conversations
 from smolthink.errors import UserError
 # Builds follow the model cache's write-then-rename rules, with its helpers.
-from smolthink.models import _remove_leftovers, fsync_tree, replace_path, temp_name
+from smolthink.models import fsync_tree, remove_leftovers, replace_path, temp_name
 
 SPLITS = ("train", "validation")
 CONVERSATION_COLUMNS = ("source", "row_id", "messages", "tools", "metadata")
@@ -149,7 +149,7 @@ def build(recipe: DataRecipe, out: str | Path, *, overwrite: bool = False, conso
     out = Path(out)
     _check_out(out, recipe, overwrite)
     out.parent.mkdir(parents=True, exist_ok=True)
-    _remove_leftovers(out)  # what killed builds of this output left beside it
+    remove_leftovers(out)  # what killed builds of this output left beside it
     tmp = temp_name(out)
     tmp.mkdir()
     started = time.perf_counter()

@@ -305,9 +305,9 @@ def make_progress(console: Console) -> Progress:
 
 def _atomic_dir(final: Path, write: Callable[[Path], None]) -> None:
     """Write a directory next to `final`, then move it into place (a reader never sees half of it)."""
-    from smolthink.models import _remove_leftovers, fsync_tree, replace_path, temp_name
+    from smolthink.models import remove_leftovers, fsync_tree, replace_path, temp_name
 
-    _remove_leftovers(final)  # what a run killed while saving left beside it
+    remove_leftovers(final)  # what a run killed while saving left beside it
     tmp = temp_name(final)
     try:
         write(tmp)

@@ -113,7 +113,14 @@ def _parquet_rows(file: Path, name: str) -> Iterator[tuple[str, Any]]:
     except (pa.ArrowException, OSError) as e:
         raise SourceError(f"{name}: {file}: not a readable parquet file ({e})") from None
     index = 0
-    for batch in reader.iter_batches(batch_size=1024):
+    batches = reader.iter_batches(batch_size=1024)
+    while True:
+        try:  # a corrupt page surfaces only when its batch is decoded
+            batch = next(batches)
+        except StopIteration:
+            return
+        except (pa.ArrowException, OSError) as e:
+            raise SourceError(f"{name}: {file}: unreadable parquet data after row {index} ({e})") from None
         for row in batch.to_pylist():
             yield f"{file.name}:{index}", row
             index += 1
