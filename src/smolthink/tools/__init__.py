@@ -9,7 +9,8 @@ This package owns:
   (success, unknown tool, bad arguments, exception, timeout) into a
   `ToolResult`. It never raises: the model made the call, so the model gets
   the error message and the chat goes on.
-- `builtin_tools`: the tools shipped with smolthink, by name.
+- `builtin_tools`: the tools shipped with smolthink, by name; `select_tools`: the ones a user asked for, among
+  the built-ins and the functions loaded from their own files (`smolthink.tools.loader`).
 
 Tool output is untrusted text (web pages, user files, whatever a user's function
 returns or raises): it is passed back to the model as data and never interpreted
@@ -218,3 +219,31 @@ def builtin_tools(names: Sequence[str], *, docs_dir: str | Path | None = None) -
 
             tools.append(LocalSearch(docs_dir).as_tool())
     return tools
+
+
+def select_tools(
+    names: Sequence[str] | None, *, loaded: Sequence[Tool] = (), docs_dir: str | Path | None = None
+) -> list[Tool]:
+    """The tools to offer, by name among the built-ins and `loaded` (the user's own, from tools files).
+
+    `names` None is the default: every loaded tool, or the calculator when nothing was loaded. A loaded tool not
+    named is not offered (so the model cannot call it). A `docs_dir` adds local_search when it is not named.
+    """
+    if isinstance(names, str):
+        raise TypeError("names must be a sequence of tool names, not a single string")
+    by_name = {t.name: t for t in loaded}
+    if names is None:
+        names = list(by_name) if loaded else ["calculator"]
+    names = list(names)
+    if docs_dir is not None and "local_search" not in names:
+        names.append("local_search")
+    unknown = [n for n in names if n not in BUILTIN_TOOL_NAMES and n not in by_name]
+    if unknown:
+        available = ", ".join([*BUILTIN_TOOL_NAMES, *by_name])
+        hint = "" if loaded else " (your own functions: --tools-file FILE.py)"
+        raise ValueError(f"unknown tool {unknown[0]!r}; available tools: {available}{hint}")
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise ValueError(f"tool listed more than once: {', '.join(duplicates)}")
+    builtins = iter(builtin_tools([n for n in names if n in BUILTIN_TOOL_NAMES], docs_dir=docs_dir))
+    return [next(builtins) if n in BUILTIN_TOOL_NAMES else by_name[n] for n in names]
