@@ -3,7 +3,7 @@
 import json
 
 from smolthink.chat.backends import GenerationConfig, GenerationStats
-from smolthink.chat.session import ChatSession
+from smolthink.chat.session import STEP_LIMIT, ChatSession
 from smolthink.tools import tool
 from smolthink.tools.calculator import calculator
 
@@ -14,10 +14,14 @@ class ScriptedBackend:
     name = "scripted"
     template = None
 
-    def __init__(self, *outputs):
+    def __init__(self, *outputs, n_ctx=4096):
         self.outputs = list(outputs)
         self.prompts = []
         self.stats = GenerationStats()
+        self.n_ctx = n_ctx
+
+    def count_tokens(self, text):
+        return len(text.split())  # words stand in for tokens: what matters is that the count grows with the text
 
     def stream(self, prompt, gen):
         self.prompts.append(prompt)
@@ -118,8 +122,33 @@ def test_rounds_are_bounded():
     session = ChatSession(backend, TOOLS, max_rounds=2)
     events = list(session.send("loop forever"))
     assert len(backend.prompts) == 3  # the first try plus two rounds of fed-back results
-    assert any(e.kind == "warning" and "stopped after 2 tool rounds" in e.text for e in events)
+    assert any(e.kind == "warning" and "stopped after 2 tool rounds" in e.text and e.data == STEP_LIMIT for e in events)
     assert events[-1].kind == "message"
+    assert [e.data for e in events if e.kind == "step"] == [1, 2, 3]  # one step per model turn
+    assert sum(m["role"] == "tool" for m in session.messages) == 2  # the third turn's call is not run
+
+
+def test_each_model_turn_starts_with_a_step_event():
+    backend = ScriptedBackend(
+        "need it\n</think>\n\n" + call("calculator", expression="6*7"),
+        "have it\n</think>\n\n42",
+    )
+    events = list(ChatSession(backend, TOOLS).send("6*7?"))
+    kinds = [e.kind for e in events]
+    assert kinds[0] == "step" and [e.data for e in events if e.kind == "step"] == [1, 2]
+    second = kinds.index("step", 1)
+    assert kinds.index("tool_result") < second < kinds.index("message")
+    assert not any(e.kind == "warning" for e in events)
+
+
+def test_switching_think_applies_from_the_next_turn():
+    backend = ScriptedBackend("hmm\n</think>\n\none", "two")
+    session = ChatSession(backend, [], think=True)
+    session.ask("first")
+    session.think = False
+    second = session.ask("second")
+    assert backend.prompts[0].endswith("<think>\n") and backend.prompts[1].endswith("<think>\n\n</think>\n\n")
+    assert second["reasoning"] is None and session.messages[1]["reasoning"] == "hmm"
 
 
 def test_no_think_session_prefills_empty_think_block_and_reasoning_stays_empty():

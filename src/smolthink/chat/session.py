@@ -2,8 +2,9 @@
 
 Everything that happens is appended to `session.messages` in smolthink's conversation schema, so a session
 can be printed, saved as JSON, or used as training data. `send` yields `Event`s while it works, which is what
-the terminal UI (and later the server) renders: reasoning and answer text as it streams, tool calls and their
-results as they happen, and the finished assistant message.
+the terminal UI (and later the server) renders: a `step` as each model turn starts (the agent shows them),
+reasoning and answer text as it streams, tool calls and their results as they happen, and the finished
+assistant message.
 """
 
 from __future__ import annotations
@@ -22,14 +23,17 @@ from smolthink.formats import (
 )
 from smolthink.tools import Tool, ToolResult, run_tool_call
 
-EventKind = Literal["reasoning", "content", "tool_call", "tool_result", "warning", "message"]
+EventKind = Literal["step", "reasoning", "content", "tool_call", "tool_result", "warning", "message"]
+STEP_LIMIT = "step_limit"  # the data of the warning that the turn stopped at max_rounds
 
 
 @dataclass
 class Event:
     kind: EventKind
     text: str = ""
-    data: Any = None  # tool_call: the call dict; tool_result: ToolResult; message: the assistant message
+    # step: the model turn's number (1 for the first); tool_call: the call dict; tool_result: ToolResult;
+    # message: the assistant message; warning: STEP_LIMIT when the turn stopped at the round limit
+    data: Any = None
 
 
 class ChatSession:
@@ -86,6 +90,7 @@ class ChatSession:
     def respond(self) -> Iterator[Event]:
         """Run the model on the conversation as it stands (e.g. after tool results were appended by hand)."""
         for round_ in range(self.max_rounds + 1):
+            yield Event("step", data=round_ + 1)
             prompt = self.prompt()
             prefix = generation_prefix(prompt)
             splitter = StreamSplitter()
@@ -116,7 +121,8 @@ class ChatSession:
                 yield Event("message", data=message)
                 return
             if last_round:
-                yield Event("warning", f"stopped after {self.max_rounds} tool rounds; the model kept calling tools")
+                yield Event("warning", f"stopped after {self.max_rounds} tool rounds; the model kept calling tools",
+                            data=STEP_LIMIT)
                 yield Event("message", data=message)
                 return
             for problem in parsed.call_errors:
