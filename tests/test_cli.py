@@ -152,3 +152,135 @@ def test_serve_command_starts_a_server_on_loopback(tiny_model_dir):
 def test_serve_unknown_model_is_a_clear_error():
     result = invoke("serve", "--model", "no-such-model")
     assert result.exit_code == 2 and "no-such-model" in result.output
+
+
+# --- your own tools (--tools-file) and the chat's slash commands ---------------------------------------------------
+
+SHOP = '''
+def price(item: str) -> str:
+    """Look up the price of an item in the shop.
+
+    Args:
+        item: The item, e.g. bread.
+    """
+    return {"bread": "4 euros", "apple": "2 euros"}[item]
+'''
+
+
+@pytest.fixture
+def shop(tmp_path):
+    path = tmp_path / "shop.py"
+    path.write_text(SHOP, encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def scripted(monkeypatch):
+    """Every command gets this backend instead of loading a model: set its `outputs`, then invoke."""
+    import smolthink.chat.backends
+    import smolthink.chat.demo
+    from test_session import ScriptedBackend
+
+    backend = ScriptedBackend()
+    monkeypatch.setattr(smolthink.chat.backends, "load_backend", lambda *args, **kwargs: backend)
+    monkeypatch.setattr(smolthink.chat.demo, "load_backend", lambda *args, **kwargs: backend)
+    return backend
+
+
+def flat(output: str) -> str:
+    return " ".join(output.split())  # rich wraps long lines at the terminal's width
+
+
+def test_help_lists_the_task_commands():
+    result = invoke("--help")
+    for command in ("summarize", "rewrite", "agent"):
+        assert command in result.output
+
+
+def test_tools_file_offers_its_functions_instead_of_the_default(tiny_model_dir, shop):
+    base = ["ask", "hi", "--model", str(tiny_model_dir), "--max-new-tokens", "2", "--json"]
+    offered = json.loads(invoke(*base, "--tools-file", str(shop)).output)["tools"]
+    assert [t["function"]["name"] for t in offered] == ["price"]
+    assert offered[0]["function"]["parameters"]["properties"]["item"]["type"] == "string"
+    picked = json.loads(invoke(*base, "--tools-file", str(shop), "--tools", "calculator,price").output)["tools"]
+    assert [t["function"]["name"] for t in picked] == ["calculator", "price"]
+    default = json.loads(invoke(*base).output)["tools"]
+    assert [t["function"]["name"] for t in default] == ["calculator"]
+
+
+def test_the_model_calls_a_tools_file_function_through_ask(scripted, shop):
+    call = '<tool_call>\n{"name": "price", "arguments": {"item": "bread"}}\n</tool_call>'
+    scripted.outputs = ["I'll look it up.\n</think>\n\n" + call, "\n</think>\n\nBread costs 4 euros."]
+    result = invoke("ask", "How much is bread?", "--tools-file", str(shop), "--json")
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.output)
+    assert {"role": "tool", "name": "price", "content": "4 euros"} in out["messages"]
+    assert out["answer"] == "Bread costs 4 euros."
+
+
+@pytest.mark.parametrize("source, needles", [
+    ("import os\nraise OSError('no token configured')\n", ["broken.py:2", "OSError: no token configured"]),
+    ("def calculator(expression: str) -> str:\n    '''Mine.\n\n    Args:\n        expression: E.\n    '''\n",
+     ["broken.py:1", "built-in tool 'calculator'"]),
+    ("def lookup(key):\n    '''Look up.'''\n", ["broken.py:1", "lookup has no type hint for key"]),
+    ("X = 1\n", ["defines no public function"]),
+])
+def test_bad_tools_files_are_clear_errors_before_the_model_loads(tmp_path, source, needles):
+    path = tmp_path / "broken.py"
+    path.write_text(source, encoding="utf-8")
+    for command in (["ask", "hi"], ["chat"], ["demo"]):
+        result = invoke(*command, "--tools-file", str(path), "--model", "no-such-model")
+        assert result.exit_code == 2 and "Traceback" not in result.output, result.output
+        for needle in needles:
+            assert needle in flat(result.output), (needle, result.output)
+
+
+def test_tools_naming_an_unknown_tool_lists_builtins_and_loaded_ones(shop):
+    result = invoke("ask", "hi", "--tools-file", str(shop), "--tools", "price,teleport", "--model", "no-such-model")
+    assert result.exit_code == 2
+    available = "available tools: web_search, local_search, calculator, price"
+    assert f"unknown tool 'teleport'; {available}" in flat(result.output)
+
+
+def test_the_same_function_in_two_tools_files_names_both(tmp_path, shop):
+    other = tmp_path / "other.py"
+    other.write_text(SHOP, encoding="utf-8")
+    result = invoke("ask", "hi", "--tools-file", str(shop), "--tools-file", str(other), "--model", "no-such-model")
+    assert result.exit_code == 2
+    assert "shop.py:2" in result.output and "other.py:2" in result.output
+
+
+def test_demo_offers_the_tools_file_functions_in_its_tool_exchange(scripted, shop):
+    scripted.outputs = ["7\n</think>\n\n10 euros.", "10 euros.", "\n</think>\n\n1872.", "In 1872."]
+    result = invoke("demo", "--tools-file", str(shop))
+    assert result.exit_code == 0, result.output
+    assert "your tools are offered too: price" in result.output
+    assert '"name": "price"' in scripted.prompts[2] and '"name": "price"' not in scripted.prompts[0]
+
+
+def test_think_and_no_think_switch_the_mode_mid_chat(scripted):
+    scripted.outputs = ["hmm\n</think>\n\none", "two", "let me see\n</think>\n\nthree"]
+    result = runner.invoke(app, ["chat", "--tools", ""], input="first\n/no_think\nsecond\n/think\nthird\n/exit\n",
+                           catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    ends = [p.endswith("<think>\n") for p in scripted.prompts]
+    assert ends == [True, False, True]  # think, then no_think, then think again
+    assert scripted.prompts[1].endswith("<think>\n\n</think>\n\n")
+    assert "(thinking off from the next turn)" in result.output and "(thinking on from the next turn)" in result.output
+
+
+def test_a_system_flag_outranks_the_switch_and_chat_says_so(scripted):
+    scripted.outputs = ["hmm\n</think>\n\nstill thinking"]
+    result = runner.invoke(app, ["chat", "--tools", "", "--system", "Be brief. /think"], input="/no_think\nhi\n/exit\n",
+                           catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert scripted.prompts[0].endswith("<think>\n")
+    assert "the system prompt says /think" in flat(result.output)
+
+
+def test_chat_help_lists_the_slash_commands_and_unknown_ones_are_not_sent(scripted):
+    result = runner.invoke(app, ["chat", "--tools", ""], input="/help\n/thinking\n/exit\n", catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    for command in ("/think", "/no_think", "/reset", "/exit"):
+        assert command in result.output
+    assert "unknown command /thinking" in result.output and scripted.prompts == []

@@ -80,7 +80,8 @@ ModelOpt = Annotated[
 ]
 BackendOpt = Annotated[str, typer.Option("--backend", "-b", help="auto | llama | transformers (auto: llama.cpp for GGUF, transformers for HF dirs).")]
 ThinkOpt = Annotated[bool, typer.Option("--think/--no-think", help="Thinking mode; /think or /no_think in --system wins.")]
-ToolsOpt = Annotated[str, typer.Option("--tools", "-t", help="Comma-separated tools: web_search, local_search, calculator ('' for none).")]
+ToolsOpt = Annotated[Optional[str], typer.Option("--tools", "-t", help="Comma-separated tools among web_search, local_search, calculator and the --tools-file functions ('' for none). Default: calculator; with --tools-file, that file's functions only.")]
+ToolsFileOpt = Annotated[Optional[list[Path]], typer.Option("--tools-file", help="A Python file whose public functions (type hints and an Args: docstring on each) become tools; repeatable. The file is imported, so its code runs as with `python FILE`: load only files you trust.")]
 DocsOpt = Annotated[Optional[Path], typer.Option("--docs", help="Folder of .txt/.md files for local_search.")]
 SystemOpt = Annotated[Optional[str], typer.Option("--system", "-s", help="System prompt.")]
 MaxTokOpt = Annotated[int, typer.Option("--max-new-tokens", help="Tokens per model turn.", min=1)]
@@ -93,21 +94,21 @@ def _fail(message: str) -> None:
     raise typer.Exit(2)
 
 
-def _session(model, backend, think, tools, docs, system, max_new_tokens, temperature, max_rounds):
-    """Build a ChatSession from CLI options, turning user errors into one clear line and exit code 2."""
+def _session(model, backend, think, tools, tools_files, docs, system, max_new_tokens, temperature, max_rounds):
+    """Build a ChatSession from CLI options; the tools are resolved (and tools files imported) before the model
+    loads, so a bad tool option fails at once."""
     from rich.markup import escape
 
     from smolthink.chat.backends import GenerationConfig, load_backend
     from smolthink.chat.session import ChatSession
-    from smolthink.tools import builtin_tools
+    from smolthink.tools import select_tools
+    from smolthink.tools.loader import load_tools_files
 
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # our own status line covers loading; stdout stays clean for --json
-    names = [n.strip() for n in tools.split(",") if n.strip()]
-    if docs is not None and "local_search" not in names:
-        names.append("local_search")
-    tool_list = builtin_tools(names, docs_dir=docs)
+    names = None if tools is None else [n.strip() for n in tools.split(",") if n.strip()]
+    tool_list = select_tools(names, loaded=load_tools_files(tools_files or []), docs_dir=docs)
     for t in tool_list:
         for note in t.notes:  # e.g. the files in --docs that local_search would not read, and why
             err.print(f"[yellow]{t.name} skipped[/] {escape(note)}")
@@ -137,17 +138,18 @@ def chat(
     model: ModelOpt = None,
     backend: BackendOpt = "auto",
     think: ThinkOpt = True,
-    tools: ToolsOpt = "calculator",
+    tools: ToolsOpt = None,
+    tools_file: ToolsFileOpt = None,
     docs: DocsOpt = None,
     system: SystemOpt = None,
     max_new_tokens: MaxTokOpt = 512,
     temperature: TempOpt = 0.0,
     max_rounds: RoundsOpt = 4,
 ) -> None:
-    """Chat interactively: streaming, thinking shown dimmed, tool calls and results as panels."""
+    """Chat interactively: streaming, thinking dimmed, tools as panels; /think, /no_think and /help in the chat."""
     from smolthink.chat.ui import interactive
 
-    session = _session(model, backend, think, tools, docs, system, max_new_tokens, temperature, max_rounds)
+    session = _session(model, backend, think, tools, tools_file, docs, system, max_new_tokens, temperature, max_rounds)
     interactive(session, console)
 
 
@@ -157,7 +159,8 @@ def ask(
     model: ModelOpt = None,
     backend: BackendOpt = "auto",
     think: ThinkOpt = True,
-    tools: ToolsOpt = "calculator",
+    tools: ToolsOpt = None,
+    tools_file: ToolsFileOpt = None,
     docs: DocsOpt = None,
     system: SystemOpt = None,
     max_new_tokens: MaxTokOpt = 512,
@@ -166,34 +169,40 @@ def ask(
     as_json: Annotated[bool, typer.Option("--json", help="Print the whole conversation as JSON (for scripts).")] = False,
 ) -> None:
     """Ask one question and print the answer (with --json: the whole conversation)."""
-    from smolthink.chat.ui import show_events
-
     if prompt == "-":
         prompt = sys.stdin.read()
     if not prompt.strip():
         _fail("the prompt is empty")
-    session = _session(model, backend, think, tools, docs, system, max_new_tokens, temperature, max_rounds)
-    if as_json:
-        final = session.ask(prompt)
-        stats = session.backend.stats
-        out = {
-            "model": model or "smollm2-135m",
-            "backend": session.backend.name,
-            "think": session.think,
-            "tools": session.tool_schemas,
-            "messages": session.messages,
-            "answer": final.get("content", ""),
-            "last_turn": {
-                "prompt_tokens": stats.prompt_tokens,
-                "completion_tokens": stats.completion_tokens,
-                "ttft_s": round(stats.ttft_s, 4),
-                "decode_tokens_per_s": round(stats.decode_tokens_per_s, 2),
-                "finish_reason": stats.finish_reason,
-            },
-        }
-        print(json.dumps(out, ensure_ascii=False, indent=2))
-    else:
-        show_events(session.send(prompt), console)
+    session = _session(model, backend, think, tools, tools_file, docs, system, max_new_tokens, temperature, max_rounds)
+    _answer(session, prompt, model, as_json)
+
+
+def _answer(session, text: str, model: Optional[str], as_json: bool, **extra) -> None:
+    """Run one turn: stream it for a person, or print the whole conversation as JSON (`extra` keys first)."""
+    from smolthink.chat.ui import show_events
+
+    if not as_json:
+        show_events(session.send(text), console)
+        return
+    final = session.ask(text)
+    stats = session.backend.stats
+    out = {
+        **extra,
+        "model": model or "smollm2-135m",
+        "backend": session.backend.name,
+        "think": session.think,
+        "tools": session.tool_schemas,
+        "messages": session.messages,
+        "answer": final.get("content", ""),
+        "last_turn": {
+            "prompt_tokens": stats.prompt_tokens,
+            "completion_tokens": stats.completion_tokens,
+            "ttft_s": round(stats.ttft_s, 4),
+            "decode_tokens_per_s": round(stats.decode_tokens_per_s, 2),
+            "finish_reason": stats.finish_reason,
+        },
+    }
+    print(json.dumps(out, ensure_ascii=False, indent=2))
 
 
 @app.command()
@@ -201,11 +210,96 @@ def demo(
     model: ModelOpt = None,
     backend: BackendOpt = "auto",
     max_new_tokens: MaxTokOpt = 256,
+    tools_file: Annotated[Optional[list[Path]], typer.Option("--tools-file", help="A Python file whose public, typed, documented functions are offered in the tool-calling exchange too; repeatable. Its code runs, as with `python FILE`.")] = None,
 ) -> None:
     """The main job on the embedded model: a thinking exchange and a tool-calling exchange over bundled docs."""
     from smolthink.chat.demo import run_demo
+    from smolthink.tools.loader import load_tools_files
 
-    run_demo(console, model=model, backend=backend, max_new_tokens=max_new_tokens, fail=_fail)
+    own_tools = load_tools_files(tools_file or [])
+    run_demo(console, model=model, backend=backend, max_new_tokens=max_new_tokens, fail=_fail, own_tools=own_tools)
+
+
+TaskThinkOpt = Annotated[bool, typer.Option("--think/--no-think", help="Think before answering (off by default: these tasks need no reasoning, and it costs tokens).")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the whole conversation as JSON (for scripts).")]
+
+
+def _task(task: str, text: str, style: Optional[str], model, backend, think, max_new_tokens, temperature, as_json) -> None:
+    """A one-shot task (summarize, rewrite): its system prompt, no tools, the input checked against the context."""
+    from smolthink.chat.tasks import DEFAULT_STYLE, check_fits, system_prompt
+
+    system = system_prompt(task, style=style)  # an unknown style fails before the model loads
+    if not text.strip():
+        _fail("the input is empty")
+    session = _session(model, backend, think, "", [], None, system, max_new_tokens, temperature, 0)
+    check_fits(session, text)
+    _answer(session, text, model, as_json, task=task, **({"style": style or DEFAULT_STYLE} if task == "rewrite" else {}))
+
+
+@app.command()
+def summarize(
+    file: Annotated[str, typer.Argument(help="A UTF-8 text file to summarize ('-' reads standard input).")],
+    model: ModelOpt = None,
+    backend: BackendOpt = "auto",
+    think: TaskThinkOpt = False,
+    max_new_tokens: MaxTokOpt = 256,
+    temperature: TempOpt = 0.0,
+    as_json: JsonOpt = False,
+) -> None:
+    """Summarize a text in a few sentences on the local model (an input longer than its context is an error)."""
+    from smolthink.chat.tasks import read_text_file
+
+    text = sys.stdin.read() if file == "-" else read_text_file(Path(file))
+    _task("summarize", text, None, model, backend, think, max_new_tokens, temperature, as_json)
+
+
+@app.command()
+def rewrite(
+    text: Annotated[str, typer.Argument(help="The text to rewrite ('-' reads it from standard input).")],
+    style: Annotated[Optional[str], typer.Option("--style", help="formal (the default) | casual | concise | simple.")] = None,
+    model: ModelOpt = None,
+    backend: BackendOpt = "auto",
+    think: TaskThinkOpt = False,
+    max_new_tokens: MaxTokOpt = 256,
+    temperature: TempOpt = 0.0,
+    as_json: JsonOpt = False,
+) -> None:
+    """Rewrite a text in another style on the local model, keeping its meaning."""
+    _task("rewrite", sys.stdin.read() if text == "-" else text, style, model, backend, think, max_new_tokens,
+          temperature, as_json)
+
+
+@app.command()
+def agent(
+    task: Annotated[Optional[str], typer.Option("--task", help="Do this one task and exit ('-' reads it from standard input); without it, an interactive session.")] = None,
+    model: ModelOpt = None,
+    backend: BackendOpt = "auto",
+    think: Annotated[bool, typer.Option("--think/--no-think", help="Thinking mode (switch it in the session with /think and /no_think).")] = True,
+    tools: ToolsOpt = None,
+    tools_file: ToolsFileOpt = None,
+    docs: DocsOpt = None,
+    max_steps: Annotated[int, typer.Option("--max-steps", help="Tool rounds per task: how many times the model may call tools and read their results; then it must answer.", min=1)] = 5,
+    max_new_tokens: MaxTokOpt = 512,
+    temperature: TempOpt = 0.0,
+) -> None:
+    """Work on a task with tools, step by step, showing each step's reasoning, tool calls and results."""
+    from rich.markup import escape
+
+    from smolthink.chat.tasks import system_prompt
+    from smolthink.chat.ui import interactive, show_events
+
+    if task == "-":
+        task = sys.stdin.read()
+    if task is not None and not task.strip():
+        _fail("the task is empty")
+    session = _session(model, backend, think, tools, tools_file, docs, system_prompt("agent"), max_new_tokens,
+                       temperature, max_steps)
+    names = ", ".join(t.name for t in session.tools) or "none"
+    err.print(f"[dim]tools: {escape(names)} · at most {max_steps} tool rounds per task[/]")
+    if task is None:
+        interactive(session, console, steps=True, intro="Give the agent a task; each step is shown as it happens.")
+    else:
+        show_events(session.send(task), console, steps=True)
 
 
 @app.command()
@@ -299,6 +393,29 @@ def export(
         path = export_model(model, format_, quant, out, force=force, progress=lambda msg: status.update(msg))
     size = sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.is_dir() else path.stat().st_size
     console.print(f"[bold green]wrote[/] {path} ({size / 1e6:,.1f} MB)")
+
+
+@app.command()
+def distill(
+    recipe: Annotated[Path, typer.Argument(help="Distill recipe YAML (see recipes/distill/).")],
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Output folder (default: runs/distill/<recipe name>); a rerun on it resumes.")] = None,
+    limit: Annotated[Optional[int], typer.Option("--limit", help="At most N prompts per source (quick runs).", min=1)] = None,
+    concurrency: Annotated[Optional[int], typer.Option("--concurrency", "-c", help="Teacher requests in flight (the recipe's `concurrency`).", min=1)] = None,
+    set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override a recipe key: key.sub=value, e.g. teacher.samples=4 (repeatable).")] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Start over in an --out written by a different recipe.")] = False,
+) -> None:
+    """Ask a teacher model (a server or a local model), keep the verified answers as SFT conversations."""
+    from smolthink.distill import distill as run_distill, load_recipe, summary_table
+
+    overrides = [*(set_ or []), *([f"concurrency={concurrency}"] if concurrency else [])]
+    spec = load_recipe(recipe, overrides)
+    target = out or Path("runs/distill") / spec.name
+    summary = run_distill(spec, target, limit=limit, overwrite=overwrite, console=err)
+    console.print(summary_table(summary))
+    totals = summary["totals"]
+    console.print(f"[bold green]wrote[/] {target} ({totals.get('kept', 0):,} kept, "
+                  f"{totals.get('samples', 0) - totals.get('kept', 0):,} rejected samples); "
+                  f"use it in a data recipe as a source of type: distilled")
 
 
 data_app = typer.Typer(help="Build and inspect SFT datasets (reasoning + tool calling).", no_args_is_help=True)

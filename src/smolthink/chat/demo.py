@@ -2,13 +2,14 @@
 
 Three short exchanges show the whole inference side: a thinking answer, the same question in no_think mode,
 and a tool-calling exchange in which the model may search a bundled folder of documents (local_search) or use
-the calculator. What the model does is shown as it is; the base 135M model is small, and teaching it to think
-and call tools well is what `smolthink train` is for.
+the calculator (and the user's own functions, with `--tools-file`). What the model does is shown as it is; the
+base 135M model is small, and teaching it to think and call tools well is what `smolthink train` is for.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from importlib import resources
 
 from rich.console import Console
@@ -21,7 +22,7 @@ from smolthink.chat.session import ChatSession, Event
 from smolthink.chat.ui import show_events
 from smolthink.formats import tool_call
 from smolthink.models import ModelError
-from smolthink.tools import builtin_tools, run_tool_call
+from smolthink.tools import Tool, builtin_tools, run_tool_call
 
 EXCHANGES = [
     ("think", "Think mode", "If I buy 3 apples at 2 euros each and a loaf of bread for 4 euros, how much do I pay?", ()),
@@ -34,7 +35,10 @@ def demo_docs_dir():
     return resources.files("smolthink").joinpath("demo_docs")
 
 
-def run_demo(console: Console, *, model: str | None, backend: str, max_new_tokens: int, fail) -> None:
+def run_demo(
+    console: Console, *, model: str | None, backend: str, max_new_tokens: int, fail, own_tools: Sequence[Tool] = ()
+) -> None:
+    """Run the exchanges; `own_tools` (loaded from the user's --tools-file) are offered in the tool-calling one."""
     console.print(Rule("smolthink demo"))
     try:
         with console.status("loading the model (the first run converts the embedded GGUF once)…"):
@@ -45,10 +49,14 @@ def run_demo(console: Console, *, model: str | None, backend: str, max_new_token
     rows = []
     for mode, title, question, tool_names in EXCHANGES:
         tools = builtin_tools(list(tool_names), docs_dir=str(demo_docs_dir())) if tool_names else []
+        if tool_names:
+            tools += own_tools
         session = ChatSession(
             engine, tools, think=(mode == "think"), max_rounds=2, gen=GenerationConfig(max_new_tokens=max_new_tokens)
         )
         console.print(Rule(title, style="cyan"))
+        if tool_names and own_tools:
+            console.print(Text(f"your tools are offered too: {', '.join(t.name for t in own_tools)}", style="dim"))
         console.print(Text(f"you › {question}", style="bold green"))
         started = time.perf_counter()
         show_events(session.send(question), console)
