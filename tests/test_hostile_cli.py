@@ -244,3 +244,11 @@ def test_docs_files_that_local_search_skips_are_shown(tmp_path, monkeypatch):
     result = invoke("ask", "when does the ferry leave?", "--docs", str(docs))
     assert "local_search skipped" in result.output and "env.txt" in result.output
     assert_clear_error(result, "stop here")
+
+
+@pytest.mark.parametrize("args", [["ask", "hi", "--max-new-tokens", "0"], ["ask", "hi", "--temperature", "x"],
+                                  ["train"], ["data", "build", "r.yaml", "--no-such-flag"]])
+def test_bad_option_values_are_usage_errors(args):
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2, result.output
+    assert "unexpected" not in result.output and "Traceback" not in result.output

@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
-import click
 import typer
 from rich.console import Console
 from typer.core import TyperGroup
@@ -27,10 +26,10 @@ class _Commands(TyperGroup):
     - anything else is a bug: its one-line summary and how to see the traceback (`--debug`), exit 1.
     """
 
-    def invoke(self, ctx: click.Context):
+    def invoke(self, ctx: typer.Context):
         try:
             return super().invoke(ctx)
-        except (typer.Exit, click.exceptions.Exit, click.ClickException, click.Abort):
+        except (typer.Exit, typer.Abort, typer.TyperException):  # usage errors, --help, Ctrl-D: typer's own
             raise
         except KeyboardInterrupt:
             err.print("[yellow]interrupted[/]")
