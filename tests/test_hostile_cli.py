@@ -252,3 +252,18 @@ def test_bad_option_values_are_usage_errors(args):
     result = runner.invoke(app, args)
     assert result.exit_code == 2, result.output
     assert "unexpected" not in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(("args", "env"), [(["--api-key", ""], {}), (["--api-key", "  "], {}),
+                                           ([], {"SMOLTHINK_API_KEY": ""})])
+def test_serve_refuses_an_empty_api_key_before_loading_a_model(args, env, monkeypatch):
+    import smolthink.chat.backends
+
+    def no_model(*a, **k):
+        raise AssertionError("the model was loaded")
+
+    monkeypatch.setattr(smolthink.chat.backends, "load_backend", no_model)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    result = invoke("serve", *args)
+    assert_clear_error(result, "empty" if env else "API key")

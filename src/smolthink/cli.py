@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -313,6 +314,9 @@ def serve(
     """Serve a model over an OpenAI-compatible HTTP API (/v1/chat/completions, /v1/models, /health)."""
     from smolthink.serve import serve_command
 
+    if api_key is None and "SMOLTHINK_API_KEY" in os.environ:  # typer reads an empty variable as unset
+        _fail("SMOLTHINK_API_KEY is set but empty: set it to the key clients must send, or unset it to serve "
+              "without authentication")
     serve_command(model, backend, host=host, port=port, api_key=api_key, max_tokens_cap=max_tokens_cap, console=console)
 
 
