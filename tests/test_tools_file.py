@@ -109,12 +109,13 @@ def test_two_files_with_the_same_stem_do_not_replace_each_other(tmp_path):
 
 def test_a_file_that_fails_to_import_names_the_file_line_and_error(tmp_path):
     path = write(tmp_path, "broken.py", 'import os\nraise RuntimeError("missing API key\\nmore detail")\n')
+    modules_before = set(sys.modules)
     with pytest.raises(ToolsFileError) as caught:
         load_tools_file(path)
     message = str(caught.value)
     assert f"{path}:2" in message and "RuntimeError: missing API key" in message
     assert "more detail" not in message  # the first line of the exception, not a traceback
-    assert not any(name.endswith("_broken") for name in sys.modules if name.startswith("smolthink_tools_file_"))
+    assert set(sys.modules) <= modules_before  # the half-imported module is not left behind
 
 
 @pytest.mark.parametrize(
