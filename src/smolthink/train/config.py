@@ -30,8 +30,8 @@ from smolthink.config import ConfigError, apply_overrides, load_dataclass, read_
 # the training loop, so they are refused with the reason.
 MANAGED = {
     "output_dir": "set by `smolthink train --out` (each phase gets <out>/<phase>)",
-    "bf16": "use the recipe's top-level `precision:` (auto | bf16 | fp32)",
-    "fp16": "use the recipe's top-level `precision:` (auto | bf16 | fp32)",
+    "bf16": "use the recipe's top-level `precision:` (auto | bf16 | fp16 | fp32)",
+    "fp16": "use the recipe's top-level `precision:` (auto | bf16 | fp16 | fp32)",
     "packing": "smolthink always packs rows up to `max_length` without cross-example attention",
     "padding_free": "smolthink always packs rows up to `max_length` without cross-example attention",
     "dataset_kwargs": "the data comes tokenized from `smolthink data build`",
@@ -123,7 +123,9 @@ class TrainRecipe:
     method: Literal["full", "lora"] = "full"
     lora: LoraSpec = field(default_factory=LoraSpec)
     merge: bool = False  # LoRA: also write the merged full model at the end
-    precision: Literal["auto", "bf16", "fp32"] = "auto"
+    # auto: bf16 where the hardware has bf16 matmuls (CPU with AVX512-BF16/AMX, GPU of compute capability >= 8),
+    # fp16 with loss scaling on older GPUs (T4, V100), fp32 elsewhere (see train/run.py, choose_precision)
+    precision: Literal["auto", "bf16", "fp16", "fp32"] = "auto"
     defaults: dict[str, Any] = field(default_factory=dict)
 
 

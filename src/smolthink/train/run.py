@@ -27,6 +27,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from smolthink.config import ConfigError, to_dict
+from smolthink.train import dist
 from smolthink.train.config import PhaseConfig, Resolved, load_train_recipe, recipe_dict
 
 DONE_FILE = "smolthink_done.json"
@@ -46,23 +47,87 @@ class DataSource:
 # ------------------------------------------------------------------------------------------------- checks
 
 
-def _precision(choice: str) -> str:
-    """'bf16' or 'fp32' for this machine: bf16 where the hardware runs bf16 matmuls natively (and so faster)."""
+def sharding(phase: PhaseConfig) -> str | None:
+    """'fsdp' or 'deepspeed' when the launch (accelerate config) or the recipe shards the model, else None (DDP or
+    one process)."""
+    if phase.deepspeed or os.environ.get("ACCELERATE_USE_DEEPSPEED", "false").lower() == "true":
+        return "deepspeed"
+    if phase.fsdp or os.environ.get("ACCELERATE_USE_FSDP", "false").lower() == "true":
+        return "fsdp"
+    return None
+
+
+def choose_precision(choice: str) -> str:
+    """'bf16', 'fp16' or 'fp32' for this machine (check_machine has refused what it cannot run).
+
+    auto: bf16 where the hardware runs bf16 matmuls natively (and so faster): a CPU with AVX512-BF16/AMX, a GPU of
+    compute capability 8 or more; fp16 with loss scaling on older GPUs (T4, V100: fp16 tensor cores, no bf16).
+    """
     import torch
 
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        # The master-weight hooks take each gradient before DDP/FSDP could reduce it across processes.
-        if choice == "bf16":
-            raise ConfigError("precision bf16 (fp32 master weights) runs in one process; use precision: fp32 "
-                              "under accelerate launch / torchrun")
-        return "fp32"
     if choice != "auto":
         return choice
     if torch.cuda.is_available():
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+        return "bf16" if torch.cuda.get_device_capability() >= (8, 0) else "fp16"
     if torch.backends.mps.is_available():
         return "fp32"  # bf16 matmuls on MPS are not reliably faster than fp32
     return "bf16" if torch.ops.mkldnn._is_mkldnn_bf16_supported() else "fp32"
+
+
+def _gpu_name() -> str:
+    import torch
+
+    major, minor = torch.cuda.get_device_capability()
+    return f"{torch.cuda.get_device_name()} (compute capability {major}.{minor})"
+
+
+def check_machine(resolved: Resolved) -> None:
+    """Options this machine or this launch cannot honour, refused by name before any data or model is loaded.
+
+    Every rank runs the same checks on the same recipe, so they all stop together with the same message.
+    """
+    import importlib.util
+
+    import torch
+
+    cuda = torch.cuda.is_available()
+    where = resolved.source
+    precision = resolved.recipe.precision
+    if precision == "fp16" and not cuda:
+        raise ConfigError(f"{where}: precision fp16 (autocast with loss scaling) needs a CUDA GPU; this machine has "
+                          "none. Use precision: auto (bf16 where the CPU has it) or fp32")
+    if precision == "bf16" and cuda and torch.cuda.get_device_capability() < (8, 0):
+        raise ConfigError(f"{where}: precision bf16 needs a GPU with bf16 matmuls (compute capability 8.0 or more); "
+                          f"this one is {_gpu_name()}. Use precision: auto (fp16 with loss scaling here) or fp32")
+    for i, phase in enumerate(resolved.phases):
+        at = f"{where}: phases[{i}] ({phase.name})"
+        optim = str(getattr(phase.optim, "value", phase.optim))
+        if "8bit" in optim or "bnb" in optim or "paged" in optim:
+            if not cuda:
+                raise ConfigError(f"{at}: optim {optim!r} runs through bitsandbytes on a CUDA GPU; this machine "
+                                  "has none. Use optim: adamw_torch_fused (or adafactor, which also saves memory)")
+            if importlib.util.find_spec("bitsandbytes") is None:
+                raise ConfigError(f"{at}: optim {optim!r} needs bitsandbytes: pip install 'smolthink[gpu]'")
+        for key, gpu_only in (("tf32", phase.tf32), ("ddp_backend", phase.ddp_backend == "nccl")):
+            if gpu_only and not cuda:
+                raise ConfigError(f"{at}: {key} {getattr(phase, key)!r} needs a CUDA GPU; this machine has none. "
+                                  f"Remove `{key}` from the recipe")
+        if dist.world_size() == 1:
+            continue
+        # a batch is one padding-free row (PackedCollator): it cannot be split or sent between ranks as a tensor
+        for key in ("split_batches", "dispatch_batches"):
+            if getattr(phase.accelerator_config, key, None):
+                raise ConfigError(f"{at}: accelerator_config.{key} cannot be honoured with {dist.world_size()} "
+                                  "processes: every batch is one padding-free packed row, which cannot be cut or "
+                                  "concatenated across ranks. Remove it; each rank reads its own rows")
+        if phase.auto_find_batch_size:
+            raise ConfigError(f"{at}: auto_find_batch_size cannot be honoured with {dist.world_size()} processes: "
+                              "each rank would shrink its batch on its own and the ranks would wait on each other "
+                              "for ever. Set per_device_train_batch_size")
+        if sharding(phase) and not cuda:
+            raise ConfigError(f"{at}: {sharding(phase)} with {dist.world_size()} CPU processes cannot be honoured: "
+                              "accelerate shards models only on accelerators (on CPU it would silently train "
+                              "plain DDP). Drop the FSDP/DeepSpeed settings: multi-process CPU training is DDP")
 
 
 def resolve_data(spec: str, console: Console) -> DataSource:
@@ -177,14 +242,6 @@ def check_tokenizer(model_tokenizer: Any, data: DataSource) -> None:
                          f"{len(model_tokenizer)} tokens: the build is damaged; rebuild the data")
 
 
-def _bitsandbytes_runs() -> bool:
-    import importlib.util
-
-    import torch
-
-    return torch.cuda.is_available() and importlib.util.find_spec("bitsandbytes") is not None
-
-
 # ------------------------------------------------------------------------------------------ model loading
 
 
@@ -248,7 +305,11 @@ def load_start(resolved: Resolved, index: int, progress: Callable[[str], None], 
 
 
 class RunLog:
-    """Rich progress (step, loss, tokens/s, ETA) and metrics.jsonl, as a transformers TrainerCallback."""
+    """Rich progress (step, loss, tokens/s, ETA) and metrics.jsonl, as a transformers TrainerCallback.
+
+    Every rank runs the callback (the token count of a log line is summed over the ranks there, a collective at
+    the same steps everywhere); only the main process shows the bar and writes the file.
+    """
 
     def __init__(self, path: Path, progress: Progress, phase: str, tokens: Callable[[], int]):
         from transformers import TrainerCallback
@@ -275,28 +336,38 @@ class RunLog:
         self.task = self.progress.add_task(self.phase, total=state.max_steps, completed=state.global_step,
                                            loss="…", rate="…")
 
-    def rate(self) -> float:
+    def rate(self, tokens: float | None = None) -> float:
+        """Tokens per second since training began: this process's, or `tokens` (all ranks') when given."""
         elapsed = time.perf_counter() - self.t0
-        return (self.tokens() - self.tok0) / elapsed if elapsed > 0 else 0.0
+        tokens = self.tokens() - self.tok0 if tokens is None else tokens
+        return tokens / elapsed if elapsed > 0 else 0.0
 
     def step(self, state: Any) -> None:
-        self.progress.update(self.task, completed=state.global_step, rate=f"{self.rate():,.0f}")
+        update: dict[str, Any] = {"completed": state.global_step}
+        if dist.world_size() == 1:  # with several ranks the rate (all ranks' tokens) is known at log lines only
+            update["rate"] = f"{self.rate():,.0f}"
+        self.progress.update(self.task, **update)
 
     def write(self, state: Any, logs: dict[str, Any]) -> None:
+        rate = self.rate(dist.sum_over_ranks(self.tokens() - self.tok0))
+        if not dist.is_main():
+            return
         if "loss" in logs:
             self.loss = logs["loss"]
             self.progress.update(self.task, loss=f"{self.loss:.4f}")
-        row = {"phase": self.phase, "step": state.global_step, **logs, "tokens_per_s": round(self.rate(), 1),
+        if dist.world_size() > 1:
+            self.progress.update(self.task, rate=f"{rate:,.0f}")
+        row = {"phase": self.phase, "step": state.global_step, **logs, "tokens_per_s": round(rate, 1),
                "elapsed_s": round(time.perf_counter() - self.t0, 2)}
         with self.path.open("a", encoding="utf-8") as f:
             f.write(json.dumps(row) + "\n")
 
 
-def make_progress(console: Console) -> Progress:
+def make_progress(console: Console, disable: bool = False) -> Progress:
     return Progress(
         TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
         TextColumn("loss {task.fields[loss]}"), TextColumn("{task.fields[rate]} tok/s"),
-        TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), console=console,
+        TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), console=console, disable=disable,
     )
 
 
@@ -323,9 +394,10 @@ def _write_json(path: Path, data: Any) -> None:
     write_atomic(path, json.dumps(data, indent=2, default=str) + "\n")
 
 
-def save_phase(model: Any, tokenizer: Any, final: Path, model_ref: str, step: int) -> None:
+def save_phase(model: Any, tokenizer: Any, final: Path, model_ref: str, step: int,
+               state_dict: dict[str, Any] | None = None) -> None:
     def write(tmp: Path) -> None:
-        model.save_pretrained(tmp)
+        model.save_pretrained(tmp, state_dict=state_dict)
         tokenizer.save_pretrained(tmp)
         _point_adapter_at(tmp, model_ref)
         _write_json(tmp / DONE_FILE, {"step": step})
@@ -404,29 +476,46 @@ def loss_curve(metrics: Path, out: Path) -> Path | None:
 
 def train(recipe_path: str | Path, *, out: str | Path | None = None, overrides: list[str] | None = None,
           resume: bool = False, console: Console | None = None) -> Path:
-    """Run a training recipe; returns the run directory (a model reference). Raises ConfigError, TrainingError."""
+    """Run a training recipe; returns the run directory (a model reference). Raises ConfigError, TrainingError.
+
+    Under `accelerate launch` / `torchrun` every rank runs this function: the checks run everywhere (and fail
+    everywhere alike), the main process builds the data while the others wait, and only the main process writes
+    the run directory, the logs, the plot and the final model (see train/dist.py).
+    """
     from smolthink.models import resolve_model
 
     console = console or Console(stderr=True)
+    if not dist.is_main():
+        console = Console(quiet=True)  # one progress bar and one set of messages: the main process's
+    dist.use_cpu_group()
     resolved = load_train_recipe(recipe_path, overrides, out)
+    dist.start(resolved.phases[0].ddp_timeout)
+    check_machine(resolved)
     resolve_model(resolved.recipe.model)  # a missing model fails here, before any work
     out = resolved.out
     saved = out / "train_config.json"
     if out.exists() and any(out.iterdir()) and not resume:
         raise ConfigError(f"{out} already exists: pass --resume to continue that run, or choose another --out")
-    data = resolve_data(resolved.recipe.data, console)
+    # the main process builds (or rebuilds) the data; the others then find it built and read it
+    data = dist.main_first(lambda: resolve_data(resolved.recipe.data, console), "to build the data")
     check_phases(resolved, data)
     check_data(resolved, data)
     config = recipe_dict(resolved)
     config["data_dir"] = str(data.folder)
+    if dist.world_size() > 1:
+        # the global batch is per_device_train_batch_size x processes x gradient_accumulation_steps: a resume with
+        # another number of processes would train another recipe, and is refused like one
+        config["processes"] = dist.world_size()
     if resume and saved.is_file():
         before = json.loads(saved.read_text(encoding="utf-8"))
         changed = _changed_keys(before, json.loads(json.dumps(config, default=str)))
         if changed:
             raise ConfigError(f"--resume with a different recipe than {saved} ({', '.join(changed[:5])} changed); "
                               "resume with the same recipe and --set values, or train into another --out")
-    out.mkdir(parents=True, exist_ok=True)
-    _write_json(saved, config)
+    dist.barrier()  # every rank has read the run directory as it was before the main process writes to it
+    if dist.is_main():
+        out.mkdir(parents=True, exist_ok=True)
+        _write_json(saved, config)
     say = lambda msg: console.print(f"[dim]{msg}[/]")  # noqa: E731
     trained = False
     for index, phase in enumerate(resolved.phases):
@@ -435,11 +524,14 @@ def train(recipe_path: str | Path, *, out: str | Path | None = None, overrides: 
             console.print(f"[dim]phase {phase.name}: already done ({final})[/]")
             continue
         run_phase(resolved, index, data, console, say, resume)
+        dist.barrier()  # the next phase starts from the final weights the main process has just written
         trained = True
-    if trained or not any((out / name).is_file() for name in ("config.json", "adapter_config.json")):
-        install_final(resolved, say)  # a finished run resumed again keeps its files (and their mtimes) as they are
-    curve = loss_curve(out / "metrics.jsonl", out) if (out / "metrics.jsonl").is_file() else None
-    console.print(f"[bold green]trained[/] {out}" + (f"  (loss curve: {curve})" if curve else ""))
+    if dist.is_main():
+        if trained or not any((out / name).is_file() for name in ("config.json", "adapter_config.json")):
+            install_final(resolved, say)  # a finished run resumed again keeps its files (and mtimes) as they are
+        curve = loss_curve(out / "metrics.jsonl", out) if (out / "metrics.jsonl").is_file() else None
+        console.print(f"[bold green]trained[/] {out}" + (f"  (loss curve: {curve})" if curve else ""))
+    dist.barrier()  # every rank returns a finished run directory
     return out
 
 
@@ -470,7 +562,8 @@ def run_phase(resolved: Resolved, index: int, data: DataSource, console: Console
     disable_progress_bars()  # packing maps are quick; our own bar follows
     phase: PhaseConfig = resolved.phases[index]
     phase_dir = resolved.out / phase.name
-    precision = _precision(resolved.recipe.precision)
+    precision = choose_precision(resolved.recipe.precision)
+    sharded = sharding(phase)
     model, tokenizer = load_start(resolved, index, say, precision)
     if index == 0:
         check_tokenizer(tokenizer, data)
@@ -480,12 +573,27 @@ def run_phase(resolved: Resolved, index: int, data: DataSource, console: Console
     eval_rows = None
     if getattr(phase.eval_strategy, "value", phase.eval_strategy) != "no":  # check_data saw validation windows
         eval_rows = pack(built["validation"].select_columns(columns), phase.max_length, phase.seed)
-    if "8bit" in str(getattr(phase.optim, "value", phase.optim)) and not _bitsandbytes_runs():
-        say(f"phase {phase.name}: {phase.optim} needs bitsandbytes on CUDA; using fused AdamW instead")
-        phase.optim = "adamw_torch_fused"
     use_packed_attention(model)
     model.to(phase.device)  # before the fp32 masters are made, so they live beside their parameters
-    master = MasterWeights(model) if precision == "bf16" else None
+    # The recipe's precision decides, not the launcher's `mixed_precision` (accelerate config / --mixed_precision).
+    launcher_mp = phase.mixed_precision
+    master = None
+    if precision == "bf16" and sharded is None:
+        master = MasterWeights(model)  # one process or DDP: bf16 compute over smolthink's fp32 masters
+        phase.mixed_precision = "no"
+    elif precision == "bf16":
+        # FSDP/DeepSpeed shard the parameters across ranks; the masters above would be whole copies on every rank.
+        # Their own mixed precision does the same job: fp32 sharded parameters, bf16 compute.
+        phase.bf16, phase.mixed_precision = True, "bf16"
+        say(f"phase {phase.name}: bf16 through {sharded}'s mixed precision (fp32 sharded parameters, bf16 compute) "
+            "instead of smolthink's fp32 master weights")
+    elif precision == "fp16":
+        phase.fp16, phase.mixed_precision = True, "fp16"  # autocast over fp32 weights, with dynamic loss scaling
+    else:
+        phase.mixed_precision = "no"
+    if launcher_mp not in ("no", phase.mixed_precision):
+        say(f"phase {phase.name}: the launcher's mixed_precision {launcher_mp!r} is not used; the recipe's "
+            f"precision ({resolved.recipe.precision} → {precision}) decides")
     trainer = SmolTrainer(
         model=model, args=phase, train_dataset=train_rows, eval_dataset=eval_rows, processing_class=tokenizer,
         data_collator=PackedCollator(), master=master, phase_name=phase.name,
@@ -498,16 +606,28 @@ def run_phase(resolved: Resolved, index: int, data: DataSource, console: Console
     if resume:
         found = complete_checkpoints(phase_dir)
         checkpoint = str(found[-1]) if found else None
+    processes = dist.world_size()
     say(f"phase {phase.name}: {len(train_rows):,} packed rows of ≤ {phase.max_length} tokens from "
-        f"{len(built['train']):,} windows; {precision}; device {phase.device}"
+        f"{len(built['train']):,} windows; {precision}; "
+        + (f"{processes} processes ({sharded or 'DDP'}, {phase.device.type}); " if processes > 1
+           else f"device {phase.device}; ")
+        + f"{phase.per_device_train_batch_size * processes * phase.gradient_accumulation_steps} rows per step"
         + (f"; resuming from {checkpoint}" if checkpoint else ""))
-    progress = make_progress(console)
+    progress = make_progress(console, disable=not dist.is_main())
     log = RunLog(resolved.out / "metrics.jsonl", progress, phase.name, lambda: trainer.real_tokens)
     trainer.add_callback(log.callback)
     try:
         with progress:
             trainer.train(resume_from_checkpoint=checkpoint)
     except KeyboardInterrupt:
+        if processes > 1:
+            # Ctrl-C reaches every rank at a different point, some inside a collective: a checkpoint now (a
+            # collective under FSDP) could hang. The last complete checkpoint is where --resume continues.
+            found = complete_checkpoints(phase_dir)
+            raise Interrupted(
+                "interrupted; " + (f"the last complete checkpoint is {found[-1]}" if found else "no checkpoint yet")
+                + f"; continue with the same launch command and --resume (--out {resolved.out})"
+            ) from None
         trainer._save_checkpoint(trainer.model, trial=None)
         raise Interrupted(
             f"interrupted: saved {phase_dir}/checkpoint-{trainer.state.global_step}; continue with "
@@ -516,4 +636,12 @@ def run_phase(resolved: Resolved, index: int, data: DataSource, console: Console
     if master is not None:
         master.write_fp32(model)
     restore_attention(model)
-    save_phase(model, tokenizer, phase_dir / "final", resolved.recipe.model, trainer.state.global_step)
+    if sharded:
+        # the full weights are gathered from the shards on every rank, as accelerate does it; the main process writes
+        state = trainer.accelerator.get_state_dict(trainer.model_wrapped)
+        if dist.is_main():
+            unwrapped = trainer.accelerator.unwrap_model(trainer.model_wrapped)
+            save_phase(unwrapped, tokenizer, phase_dir / "final", resolved.recipe.model, trainer.state.global_step,
+                       state_dict=state)
+    elif dist.is_main():
+        save_phase(model, tokenizer, phase_dir / "final", resolved.recipe.model, trainer.state.global_step)

@@ -10,6 +10,12 @@ What differs from a stock `SFTTrainer`, and why (measured in bench/bench_train.p
   weights (`MasterWeights`), into which every backward's bf16 gradient is accumulated in fp32 at once. Casting the
   weights to bf16 alone stalls the loss (bf16 cannot hold small updates); autocast alone re-casts every weight at
   every step and buys nothing on CPU.
+* **Several processes.** Under DDP the loss is scaled as Trainer scales it (the token count is the global batch's,
+  DDP averages), so a 2-process run computes the single-process loss and gradient of the same global batch. With
+  the fp32 masters the model is not wrapped in DDP (its reducer would read bf16 gradients the masters' hooks have
+  already taken and cleared); instead the masters' fp32 gradients are averaged across the ranks after the last
+  micro-batch of every optimizer step (`MasterWeights.average_`), which is what DDP would have done, in fp32.
+  Checkpoints are written by the main process; the completion marker only once every rank has written its part.
 * A NaN/inf loss stops training with the step and the batch (saved for inspection); checkpoints carry the fp32
   master weights so `--resume` continues exactly, and a checkpoint is used only once it is complete.
 """
@@ -28,6 +34,7 @@ from trl import SFTTrainer
 
 from smolthink.errors import UserError
 from smolthink.models import write_atomic
+from smolthink.train import dist
 
 MASTER_FILE = "master_weights.pt"
 COMPLETE_FILE = "smolthink_complete.json"
@@ -68,6 +75,37 @@ class MasterWeights:
 
     def grads(self) -> list[torch.Tensor]:
         return [m.grad for _, _, m in self.pairs if m.grad is not None]
+
+    @torch.no_grad()
+    def average_(self, bucket_elements: int = 2**26) -> None:
+        """Average the fp32 gradients over the ranks, in all-reduces of at most `bucket_elements` (256 MB) each.
+
+        Every rank holds a gradient for every master afterwards (zeros where its micro-batches gave none), so the
+        ranks' optimizers take the same step and the masters stay equal everywhere.
+        """
+        import torch.distributed as torch_dist
+        from torch._utils import _flatten_dense_tensors, _unflatten_dense_tensors
+
+        masters = [m for _, _, m in self.pairs]
+        for m in masters:
+            if m.grad is None:
+                m.grad = torch.zeros_like(m)
+        buckets, current, size = [], [], 0
+        for m in masters:
+            if current and size + m.numel() > bucket_elements:
+                buckets.append(current)
+                current, size = [], 0
+            current.append(m)
+            size += m.numel()
+        buckets.append(current)
+        world = torch_dist.get_world_size()
+        for bucket in buckets:
+            grads = [m.grad for m in bucket]
+            flat = _flatten_dense_tensors(grads)
+            torch_dist.all_reduce(flat)
+            flat.div_(world)
+            for g, reduced in zip(grads, _unflatten_dense_tensors(flat, grads)):
+                g.copy_(reduced)
 
     def clip_(self, max_norm: float) -> torch.Tensor:
         return torch.nn.utils.clip_grad_norm_([m for _, _, m in self.pairs], max_norm)
@@ -133,9 +171,15 @@ class SmolTrainer(SFTTrainer):
         kept_targets = targets[:, keep]
         selected = kept_targets != -100
         loss_sum = F.cross_entropy(outputs.logits[selected].float(), kept_targets[selected], reduction="sum")
+        global_count = num_items_in_batch is not None and self.args.average_tokens_across_devices
         if num_items_in_batch is None:  # evaluation, or a model Trainer could not count for
             num_items_in_batch = selected.sum() * (self.current_gradient_accumulation_steps if model.training else 1)
         loss = loss_sum / torch.as_tensor(num_items_in_batch, device=loss_sum.device).clamp(min=1)
+        if model.training and global_count and self.accelerator.num_processes > 1:
+            # num_items_in_batch counts every rank's tokens and DDP averages the gradients over the ranks: as
+            # Trainer.compute_loss does, scale back up so the average is the global batch's per-token gradient (the
+            # MoE term below is a mean already, which DDP's average keeps)
+            loss = loss * self.accelerator.num_processes
         aux = getattr(outputs, "aux_loss", None)
         if aux is not None:  # MoE load balancing: a per-micro-batch mean, averaged over the accumulation steps
             coef = getattr(self.model.config, "router_aux_loss_coef", 0.0)
@@ -147,7 +191,8 @@ class SmolTrainer(SFTTrainer):
         return (loss, outputs) if return_outputs else loss
 
     def _stop_on_nan(self, loss: torch.Tensor, inputs: dict[str, Any], labels: torch.Tensor) -> None:
-        path = Path(self.args.output_dir) / f"nonfinite-batch-step{self.state.global_step + 1}.pt"
+        rank = f"-rank{dist.rank()}" if dist.world_size() > 1 else ""
+        path = Path(self.args.output_dir) / f"nonfinite-batch-step{self.state.global_step + 1}{rank}.pt"
         path.parent.mkdir(parents=True, exist_ok=True)
         torch.save({"input_ids": inputs["input_ids"].cpu(), "labels": labels.cpu(),
                     "position_ids": inputs["position_ids"].cpu()}, path)
@@ -157,6 +202,17 @@ class SmolTrainer(SFTTrainer):
         )
 
     # -------------------------------------------------------------------------------- fp32 master weights
+    def _wrap_model(self, model, training=True, dataloader=None):
+        if self.master is not None and training and self.accelerator.num_processes > 1:
+            return Unsynced(model)  # not DDP: the masters average their own fp32 gradients (training_step)
+        return super()._wrap_model(model, training, dataloader)
+
+    def training_step(self, model, inputs, num_items_in_batch=None):
+        loss = super().training_step(model, inputs, num_items_in_batch)
+        if self.master is not None and self.accelerator.num_processes > 1 and self.accelerator.sync_gradients:
+            self.master.average_()  # the last micro-batch of the step: as DDP would have, before clipping
+        return loss
+
     def create_optimizer(self, model=None):
         if self.master is None:
             return super().create_optimizer(model)
@@ -184,7 +240,7 @@ class SmolTrainer(SFTTrainer):
     # ---------------------------------------------------------------------------------------- checkpoints
     def _save_optimizer_and_scheduler(self, output_dir: str) -> None:
         super()._save_optimizer_and_scheduler(output_dir)
-        if self.master is not None:
+        if self.master is not None and self.args.should_save:  # the masters are equal on every rank
             torch.save(self.master.state_dict(), os.path.join(output_dir, MASTER_FILE))
 
     def _load_optimizer_and_scheduler(self, checkpoint: str | None) -> None:
@@ -197,9 +253,27 @@ class SmolTrainer(SFTTrainer):
 
     def _save_checkpoint(self, model, trial) -> None:
         super()._save_checkpoint(model, trial)
-        # The marker is written last: a checkpoint without it was interrupted and is never resumed from.
-        folder = Path(self.args.output_dir) / f"checkpoint-{self.state.global_step}"
-        write_atomic(folder / COMPLETE_FILE, json.dumps({"step": self.state.global_step}))
+        # The marker is written last, once every rank has written its part (its RNG state, its shard): a checkpoint
+        # without it was interrupted and is never resumed from.
+        dist.barrier()
+        if self.args.should_save:
+            folder = Path(self.args.output_dir) / f"checkpoint-{self.state.global_step}"
+            write_atomic(folder / COMPLETE_FILE, json.dumps({"step": self.state.global_step}))
+
+
+class Unsynced(torch.nn.Module):
+    """The model as the training loop sees it under several processes with fp32 masters: not wrapped in DDP.
+
+    Trainer hands its model to accelerate for DDP unless `_wrap_model` has wrapped it already; this wrapper says
+    so and only forwards. Its parameters are the model's, so saving and the optimizer see the model itself.
+    """
+
+    def __init__(self, module: torch.nn.Module):
+        super().__init__()
+        self.module = module
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        return self.module(*args, **kwargs)
 
 
 class SyncMasters(TrainerCallback):
