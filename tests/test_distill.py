@@ -85,7 +85,8 @@ def lines(folder: Path, name: str) -> list[dict]:
 
 
 def sample_keys(folder: Path) -> list[tuple[str, int]]:
-    return [(r["prompt_id"], r["sample"]) for name in ("distilled.jsonl", "rejected.jsonl") for r in lines(folder, name)]
+    rows = lines(folder, "distilled.jsonl") + lines(folder, "rejected.jsonl")
+    return [(r["prompt_id"], r["sample"]) for r in rows]
 
 
 def free_port() -> int:
@@ -153,12 +154,9 @@ def test_every_call_must_validate_against_its_schema(planned):
     single = next(p for p in planned["tools"] if p.task == "single")
     name = single.tools[0]["function"]["name"]
     bad = message(calls=[tool_call(name, {"no_such_argument": 1})])
-    verdict = check_reply(single, bad, think=True, require_reasoning=True, budget=256, max_turns=32, finish_reason="stop")
-    assert verdict is not None and verdict.reason == "tool arguments invalid"
-    undeclared = message(calls=[tool_call("rm_rf", {})])
-    verdict = check_reply(single, undeclared, think=True, require_reasoning=True, budget=256, max_turns=32,
-                          finish_reason="stop")
-    assert verdict is not None and verdict.reason == "call to undeclared tool"
+    options = dict(think=True, require_reasoning=True, budget=256, max_turns=32, finish_reason="stop")
+    assert check_reply(single, bad, **options).reason == "tool arguments invalid"
+    assert check_reply(single, message(calls=[tool_call("rm_rf", {})]), **options).reason == "call to undeclared tool"
 
 
 def test_search_verifier_keeps_only_grounded_answers(planned):
@@ -221,8 +219,8 @@ def test_select_first_all_best():
 
 
 @pytest.mark.parametrize("raw", [
-    {"content": "42", "reasoning_content": "r"}, {"content": "42", "reasoning": "r"}, {"content": "42", "thinking": "r"},
-    {"content": "<think>\nr\n</think>\n\n42"}, {"content": "r\n</think>\n\n42"}])
+    {"content": "42", "reasoning_content": "r"}, {"content": "42", "reasoning": "r"},
+    {"content": "42", "thinking": "r"}, {"content": "<think>\nr\n</think>\n\n42"}, {"content": "r\n</think>\n\n42"}])
 def test_reasoning_is_read_from_every_spelling(raw):
     msg, problems = read_message(raw)
     assert (msg["reasoning"], msg["content"], problems) == ("r", "42", [])
@@ -355,6 +353,46 @@ def test_consecutive_failures_stop_the_run_with_the_url_and_last_error(tmp_path)
     assert server.requests == 2 + 3 * 2  # each failed request tried twice, then the circuit opened
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["run"]["failed_requests"] == 3 and not summary["complete"]
+
+
+@pytest.mark.parametrize("field,stream", [("reasoning", True), ("thinking", False), ("inline", True)])
+def test_every_servers_reasoning_field_reaches_the_data(tmp_path, field, stream):
+    recipe = make_recipe(LATER, [{**GYM, "n": 1}], teacher={"stream": stream})
+    server = perfect_teacher(recipe)
+    server.reasoning_field = field
+    with serving(server.app) as url:
+        recipe.teacher.url = url + "/v1"
+        distill(recipe, tmp_path)
+    (row,) = lines(tmp_path, "distilled.jsonl")
+    assert row["messages"][-1]["reasoning"] == "Work it out step by step."
+    assert row["messages"][-1]["content"].startswith("The answer is")
+
+
+def test_think_off_asks_for_no_thinking_and_keeps_none(tmp_path):
+    recipe = make_recipe(LATER, [{**GYM, "n": 1}], teacher={"think": False})
+    server = perfect_teacher(recipe)  # it reasons anyway
+    with serving(server.app) as url:
+        recipe.teacher.url = url + "/v1"
+        distill(recipe, tmp_path)
+    (row,) = lines(tmp_path, "distilled.jsonl")
+    assert server.bodies[0]["chat_template_kwargs"] == {"enable_thinking": False}
+    assert row["messages"][-1]["reasoning"] is None
+
+
+def test_judge_grades_verified_samples_against_a_threshold(tmp_path):
+    recipe = make_recipe(LATER, [{**GYM, "n": 2}], teacher={"samples": 2}, keep={
+        "select": "best", "judge": {"url": LATER, "model": "judge", "rubric": "Short and right.", "threshold": 7}})
+    teacher = perfect_teacher(recipe)
+    grades = iter(["Grade: 9", "6", "3", "no idea"])
+    judge = TeacherServer(lambda body: {"reasoning": None, "content": next(grades)})
+    with serving(teacher.app) as url, serving(judge.app) as judge_url:
+        recipe.teacher.url, recipe.keep.judge.url = url + "/v1", judge_url + "/v1"
+        distill(recipe, tmp_path)
+    kept, rejected = lines(tmp_path, "distilled.jsonl"), lines(tmp_path, "rejected.jsonl")
+    assert judge.requests == 4 and "Short and right." in judge.bodies[0]["messages"][-1]["content"]
+    assert [r["metadata"]["check"].split("; ")[-1] for r in kept] == ["judge grade 9"]
+    assert sorted(r["reason"] for r in rejected) == ["judge below threshold", "judge below threshold",
+                                                     "judge gave no grade"]
 
 
 def test_unknown_model_stops_with_the_servers_message(tmp_path):

@@ -178,9 +178,9 @@ def load_recipe(path: str | Path, overrides: list[str] | None = None) -> Distill
 
 
 # Keys that change how a run goes, not what it writes (a teacher that moved to another port is the same teacher).
-_RUN_ONLY = {f"{who}.{key}" for who in ("teacher", "keep.judge")
-             for key in ("timeout_s", "retries", "backoff_s", "max_consecutive_failures", "api_key_env", "stream", "url")}
-_RUN_ONLY.add("concurrency")
+_RUN_ONLY = {"concurrency"} | {
+    f"{who}.{key}" for who in ("teacher", "keep.judge")
+    for key in ("url", "api_key_env", "stream", "timeout_s", "retries", "backoff_s", "max_consecutive_failures")}
 
 
 def identity(recipe: DistillRecipe) -> dict[str, Any]:

@@ -16,6 +16,7 @@ one prompt are decided together (keep: first / all / best), then written.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import fcntl
 import hashlib
 import json
@@ -64,7 +65,8 @@ def _claim(out: Path, recipe: DistillRecipe, overwrite: bool) -> int:
     if out.exists() and not out.is_dir():
         raise DistillError(f"--out {out} is a file, not a folder")
     out.mkdir(parents=True, exist_ok=True)
-    strangers = sorted(p.name for p in out.iterdir() if p.name not in OUTPUTS and not p.name.startswith(".recipe"))
+    # Hidden names: write_atomic's temporaries, which a killed run may leave.
+    strangers = sorted(p.name for p in out.iterdir() if p.name not in OUTPUTS and not p.name.startswith("."))
     if strangers:
         raise DistillError(f"--out {out} holds files that are not a distill run's ({', '.join(strangers[:3])}); "
                            "choose an empty or new folder")
@@ -89,7 +91,8 @@ def _claim(out: Path, recipe: DistillRecipe, overwrite: bool) -> int:
     if overwrite:
         for name in (KEPT, REJECTED, SUMMARY):
             (out / name).unlink(missing_ok=True)
-    write_atomic(saved, json.dumps({"identity": wanted, "recipe": to_dict(recipe)}, indent=2, ensure_ascii=False) + "\n")
+    record = {"identity": wanted, "recipe": to_dict(recipe)}
+    write_atomic(saved, json.dumps(record, indent=2, ensure_ascii=False) + "\n")
     return lock
 
 
@@ -165,17 +168,18 @@ class Run:
         self.counts: Counter[str] = Counter()  # prompts, samples, kept, failed, tokens in this run
         self.planned = 0
         self.wanted: set[tuple[str, int]] = set()  # (prompt id, sample) of every planned sample
-        self.started = time.perf_counter()
+        self.started = time.perf_counter()  # reset when the teacher phase starts: rates are the teacher's
         self.teacher_label = ""
         self.clients: list[Any] = []  # the teacher (and judge): they count their failed requests
 
     def stats(self) -> dict[str, Any]:
-        seconds = time.perf_counter() - self.started
+        seconds = max(time.perf_counter() - self.started, 1e-9)
         c = self.counts
         return {"teacher": self.teacher_label, "seconds": round(seconds, 2), "planned_prompts": self.planned,
                 "prompts_done": c["prompts"], "samples_done": c["samples"], "kept": c["kept"],
-                "failed_requests": sum(t.failed for t in self.clients), "prompts_per_minute": round(c["prompts"] / seconds * 60, 2) if seconds else 0,
-                "completion_tokens_per_s": round(c["completion_tokens"] / seconds, 2) if seconds else 0,
+                "failed_requests": sum(t.failed for t in self.clients),
+                "prompts_per_minute": round(c["prompts"] / seconds * 60, 2),
+                "completion_tokens_per_s": round(c["completion_tokens"] / seconds, 2),
                 "remaining_samples": len(self.wanted - self.output.done) if self.planned else None,
                 "resumed_samples": self.output.resumed, "dropped_partial_lines": self.output.dropped_partial,
                 "unreadable_lines": self.output.unreadable, "skipped_prompts": dict(self.skipped)}
@@ -198,6 +202,7 @@ class Run:
                 await teacher.check_reachable()
             self.teacher_label = teacher.label
             todo = self._plan()
+            self.started = time.perf_counter()
             await self._work(teacher, judge, todo)
         finally:
             self.output.close()
@@ -248,10 +253,11 @@ class Run:
                                rate=f"{c['prompts'] / seconds * 60:,.1f} prompts/min, "
                                     f"{c['completion_tokens'] / seconds:,.0f} tok/s")
 
-            workers = max(1, -(-self.recipe.concurrency // max(1, len(todo[0][1]) if todo else 1)))
+            # A worker sends a prompt's k requests at once: enough workers to fill every slot, plus one waiting.
+            workers = min(len(todo), -(-self.recipe.concurrency // self.recipe.teacher.samples) + 1)
             try:
                 async with asyncio.TaskGroup() as group:
-                    for _ in range(min(workers + 1, len(todo)) or 0):
+                    for _ in range(workers):
                         group.create_task(worker())
             except BaseExceptionGroup as group_error:  # the first DistillError (the circuit) is the one to show
                 first = next((e for e in _leaves(group_error) if isinstance(e, DistillError)), None)
@@ -282,7 +288,8 @@ class Run:
                            or verify(prompt, reply.message))
                 if verdict.ok and judge is not None:
                     try:
-                        verdict = await _grade(judge, keep.judge, prompt, reply.message)
+                        graded = await _grade(judge, keep.judge, prompt, reply.message)
+                        verdict = dataclasses.replace(graded, detail=f"{verdict.detail}; {graded.detail}")
                     except RequestFailed:
                         continue  # not written: a rerun asks again
             judged.append((index, reply, verdict))
@@ -360,55 +367,57 @@ async def _grade(judge: HTTPTeacher, spec: Any, prompt: Prompt, message: dict[st
 
 
 def summarize(folder: Path, run: dict[str, Any]) -> dict[str, Any]:
-    """Counts per source and task over the whole folder (all runs), plus this run's rates."""
-    groups: dict[tuple[str, str], Counter] = defaultdict(Counter)
-    reasons: dict[tuple[str, str], Counter] = defaultdict(Counter)
-    prompts_seen: dict[tuple[str, str], set] = defaultdict(set)
+    """Counts per source and task over the whole folder (every run on it), plus this run's rates.
+
+    `passed` counts the samples the checks and verifier accepted (kept, or verified but not selected), so
+    `pass_rate` is the teacher's, whatever `keep.select` is; `rejected` counts the reasons of the others.
+    """
+    tasks: dict[tuple[str, str], dict[str, Any]] = {}
     for name in (KEPT, REJECTED):
-        rows = _read_lines(folder / name)[0] if (folder / name).exists() else []
-        for row in rows:
-            key = (str(row.get("source")), str(row.get("task")))
+        for row in _read_lines(folder / name)[0]:
             meta = row.get("metadata") or {}
-            g = groups[key]
-            g["samples"] += 1
-            g["kept"] += name == KEPT
-            g["passed"] += bool(meta.get("passed"))
-            g["prompt_tokens"] += meta.get("prompt_tokens") or 0
-            g["completion_tokens"] += meta.get("completion_tokens") or 0
-            prompts_seen[key].add(row["prompt_id"])
-            if name == REJECTED and not meta.get("passed"):  # verified but not selected is no rejection
-                reasons[key][row.get("reason", "?")] += 1
+            t = tasks.setdefault((str(row.get("source")), str(row.get("task"))), {
+                "prompts": set(), "samples": 0, "passed": 0, "kept": 0, "prompt_tokens": 0, "completion_tokens": 0,
+                "rejected": Counter()})
+            t["prompts"].add(row["prompt_id"])
+            t["samples"] += 1
+            t["passed"] += bool(meta.get("passed"))
+            t["kept"] += name == KEPT
+            t["prompt_tokens"] += meta.get("prompt_tokens") or 0
+            t["completion_tokens"] += meta.get("completion_tokens") or 0
+            if not meta.get("passed"):
+                t["rejected"][row.get("reason", "?")] += 1
     sources: dict[str, Any] = {}
-    for (source, task), g in sorted(groups.items()):
-        entry = sources.setdefault(source, {"tasks": {}, "samples": 0, "kept": 0, "passed": 0, "prompts": 0})
-        entry["tasks"][task] = {"prompts": len(prompts_seen[(source, task)]), **g,
-                                "pass_rate": round(g["passed"] / g["samples"], 4), "rejected": dict(reasons[(source, task)])}
-        for k in ("samples", "kept", "passed"):
-            entry[k] += g[k]
-        entry["prompts"] += len(prompts_seen[(source, task)])
-    for entry in sources.values():
-        entry["pass_rate"] = round(entry["passed"] / entry["samples"], 4) if entry["samples"] else 0.0
-    totals = Counter()
-    for g in groups.values():
-        totals.update(g)
+    totals: Counter[str] = Counter()
+    for (source, task), t in sorted(tasks.items()):
+        t.update(prompts=len(t["prompts"]), rejected=dict(t["rejected"]),
+                 pass_rate=round(t["passed"] / t["samples"], 4))
+        entry = sources.setdefault(source, {"prompts": 0, "samples": 0, "passed": 0, "kept": 0, "tasks": {}})
+        entry["tasks"][task] = t
+        for key in ("prompts", "samples", "passed", "kept", "prompt_tokens", "completion_tokens"):
+            entry[key] = entry.get(key, 0) + t[key]
+            totals[key] += t[key]
+        entry["pass_rate"] = round(entry["passed"] / entry["samples"], 4)
     return {"sources": sources, "totals": dict(totals), "run": run, "complete": run["remaining_samples"] == 0}
 
 
 def summary_table(summary: dict[str, Any]) -> Any:
+    """The printed table: one row per source and task."""
     from rich.table import Table
 
-    table = Table(title=f"distill — {summary['run'].get('teacher') or 'teacher'}")
+    table = Table(title=f"distill: {summary['run'].get('teacher') or 'teacher'}")
     for col in ("source", "task", "prompts", "samples", "passed", "kept", "top rejection", "tokens out"):
-        table.add_column(col, justify="right" if col in ("prompts", "samples", "passed", "kept", "tokens out") else "left")
+        table.add_column(col, justify="left" if col in ("source", "task", "top rejection") else "right")
     for source, entry in summary["sources"].items():
         for task, t in entry["tasks"].items():
             top = max(t["rejected"].items(), key=lambda kv: kv[1], default=None)
             table.add_row(source, task, f"{t['prompts']:,}", f"{t['samples']:,}", f"{t['pass_rate']:.0%}",
                           f"{t['kept']:,}", f"{top[0]} ({top[1]})" if top else "", f"{t['completion_tokens']:,}")
     run = summary["run"]
+    failed = f"; {run['failed_requests']} requests failed: rerun to retry them" if run["failed_requests"] else ""
     table.caption = (f"this run: {run['prompts_done']:,} prompts in {run['seconds']:,.0f} s "
                      f"({run['prompts_per_minute']:,.1f} prompts/min, {run['completion_tokens_per_s']:,.0f} tok/s)"
-                     + (f"; {run['failed_requests']} requests failed, rerun to retry them" if run['failed_requests'] else ""))
+                     f"{failed}")
     return table
 
 
@@ -444,9 +453,10 @@ def _distilled_rows(path: Path, name: str, limit: int | None) -> Iterator[Exampl
         where = f"{KEPT}:{line_no}"
         try:
             row = json.loads(line)
-            example = Example(source=name, row_id=str(row["id"]), messages=row["messages"], tools=row.get("tools") or [],
-                              metadata={**(row.get("metadata") or {}), "distill_source": row["source"],
-                                        "prompt_id": row["prompt_id"], "sample": row["sample"]})
+            metadata = {**(row.get("metadata") or {}), "distill_source": row["source"], "prompt_id": row["prompt_id"],
+                        "sample": row["sample"]}
+            example = Example(source=name, row_id=str(row["id"]), messages=row["messages"],
+                              tools=row.get("tools") or [], metadata=metadata)
         except ValueError as e:
             yield Rejected(name, where, "malformed JSON", str(e))
             continue

@@ -349,7 +349,7 @@ class LocalTeacher:
         return None
 
     async def sample(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]], seeds: list[int], *,
-                     max_tokens: int, temperature: float, top_p: float, think: bool) -> list[Reply]:
+                     max_tokens: int, temperature: float, top_p: float, think: bool) -> list[Reply | RequestFailed]:
         from smolthink.formats import generation_prefix
 
         prompt = render(messages, tools, enable_thinking=think, add_generation_prompt=True,
@@ -357,7 +357,10 @@ class LocalTeacher:
         prefix = generation_prefix(prompt)
         async with self._lock:
             started = time.perf_counter()
-            outputs = await asyncio.to_thread(self._generate, prompt, seeds, max_tokens, temperature, top_p)
+            try:
+                outputs = await asyncio.to_thread(self._generate, prompt, seeds, max_tokens, temperature, top_p)
+            except ValueError as e:  # the prompt does not fit the context window: this prompt's problem only
+                return [RequestFailed(str(e), refused=True) for _ in seeds]
             latency = (time.perf_counter() - started) / max(1, len(seeds))
         prompt_tokens = self.backend.count_tokens(prompt)
         replies = []
