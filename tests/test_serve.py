@@ -50,6 +50,9 @@ class ScriptedBackend:
         self.repeat = repeat
         self.n_ctx = n_ctx
         self.stats = GenerationStats()
+        self.gens: list[GenerationConfig] = []  # the sampling settings of every call
+        self.script: str | None = None  # set: the reply to every prompt, instead of the tool call / answer
+
 
     def count_tokens(self, text: str) -> int:
         self.counted.append(text)
@@ -57,8 +60,10 @@ class ScriptedBackend:
 
     def stream(self, prompt: str, gen: GenerationConfig, cancel: threading.Event | None = None) -> Iterator[str]:
         self.prompts.append(prompt)
+        self.gens.append(gen)
         self.pieces.append(0)
-        text = (ANSWER_TURN if "<tool_response>" in prompt else TOOL_TURN) * self.repeat
+        text = self.script if self.script is not None else (
+            ANSWER_TURN if "<tool_response>" in prompt else TOOL_TURN) * self.repeat
         self.stats = GenerationStats(prompt_tokens=len(prompt.split()), finish_reason="stop")
         for i in range(0, len(text), 5):
             if cancel is not None and cancel.is_set():
@@ -230,9 +235,14 @@ def test_tool_call_streaming(scripted):
     deltas = [ch.choices[0].delta for ch in chunks]
     assert "".join(extra(d, "reasoning_content") or "" for d in deltas) == "thinking"
     assert "".join(d.content or "" for d in deltas) == ""  # the raw <tool_call> text is held back
+    assert "".join(extra(d, "reasoning") or "" for d in deltas) == "thinking"  # vLLM's name for it
     calls = [tc for d in deltas for tc in (d.tool_calls or [])]
-    assert len(calls) == 1 and calls[0].index == 0 and calls[0].id.startswith("call_")
-    assert calls[0].function.name == "get_weather" and json.loads(calls[0].function.arguments) == {"city": "Paris"}
+    # OpenAI's delta shape: the id, type and name first, then the arguments in fragments
+    first, *rest = calls
+    assert first.index == 0 and first.id.startswith("call_") and first.type == "function"
+    assert first.function.name == "get_weather" and first.function.arguments == ""
+    assert rest and all(tc.index == 0 and tc.id is None and tc.function.name is None for tc in rest)
+    assert json.loads("".join(tc.function.arguments for tc in rest)) == {"city": "Paris"}
     assert chunks[-1].choices[0].finish_reason == "tool_calls"
 
 
@@ -287,7 +297,7 @@ def test_bad_requests_get_openai_errors(scripted, body, status, param):
     # …and the server still serves.
     assert httpx.get(url + "/health").json() == {"status": "ok"}
     ok = client(url).chat.completions.create(model="scripted", messages=[{"role": "user", "content": "hi"}])
-    assert ok.choices[0].finish_reason == "tool_calls"
+    assert ok.choices[0].finish_reason == "stop"  # no tools offered: the call is text
 
 
 def test_unknown_route_is_a_json_404(scripted):
@@ -301,9 +311,185 @@ def test_disconnect_does_not_wedge_the_lock():
     with serving(create_app(backend, model_name="slow")) as url:
         body = {"messages": [{"role": "user", "content": "hi"}], "stream": True}
         with httpx.stream("POST", url + "/v1/chat/completions", json=body, timeout=10) as r:
-            first = next(r.iter_lines())  # the role chunk, then hang up mid-generation
-            assert first.startswith("data: ")
+            lines = (line for line in r.iter_lines() if line)
+            assert next(lines).startswith("data: ")  # the role chunk…
+            assert "reasoning_content" in next(lines)  # …and generated text: hang up mid-generation
         out = client(url).chat.completions.create(model="slow", messages=[{"role": "user", "content": "again"}],
                                                   timeout=10)
-        assert out.choices[0].finish_reason == "tool_calls"
+        assert out.choices[0].finish_reason == "stop"
         assert len(backend.prompts) == 2
+
+
+# ------------------------------------------------------------------------------- replies agent frameworks can use
+
+
+@contextmanager
+def script(backend: ScriptedBackend, text: str) -> Iterator[None]:
+    backend.script = text
+    try:
+        yield
+    finally:
+        backend.script = None
+
+
+def both(url: str, **kwargs) -> tuple[dict, dict, str, str]:
+    """The whole reply and the streamed one, assembled: (message, streamed message, finish, streamed finish)."""
+    body = {"messages": [{"role": "user", "content": "hi"}], **kwargs}
+    whole = httpx.post(url + "/v1/chat/completions", json=body, timeout=60).json()["choices"][0]
+    streamed: dict = {"content": "", "reasoning_content": "", "warnings": [], "tool_calls": {}}
+    finish = None
+    with httpx.stream("POST", url + "/v1/chat/completions", json={**body, "stream": True}, timeout=60) as r:
+        for line in r.iter_lines():
+            if not line.startswith("data: ") or line == "data: [DONE]":
+                continue
+            choice = json.loads(line[6:])["choices"][0]
+            delta, finish = choice["delta"], choice["finish_reason"] or finish
+            for key in ("content", "reasoning_content"):
+                streamed[key] += delta.get(key) or ""
+            streamed["warnings"] += delta.get("warnings", [])
+            for tc in delta.get("tool_calls", []):
+                got = streamed["tool_calls"].setdefault(tc["index"], {"name": None, "arguments": ""})
+                got["name"] = got["name"] or tc["function"].get("name")
+                got["arguments"] += tc["function"]["arguments"]
+    return whole["message"], streamed, whole["finish_reason"], finish
+
+
+def test_a_malformed_tool_call_comes_back_as_content(scripted):
+    url, backend = scripted
+    bad = 'hmm\n</think>\n\nLet me look.\n<tool_call>\n{"name": "get_weather", "arguments": {"city": }\n</tool_call>'
+    with script(backend, bad):
+        message, streamed, finish, streamed_finish = both(url, tools=[WEATHER])
+    assert finish == streamed_finish == "stop"
+    assert "tool_calls" not in message
+    assert message["content"] == streamed["content"]
+    assert message["content"].startswith("Let me look.\n<tool_call>") and '"city": }' in message["content"]
+    assert message["warnings"] and message["warnings"] == streamed["warnings"]
+    assert "malformed tool call" in message["warnings"][0]
+
+
+def test_a_call_to_a_function_not_offered_comes_back_as_content(scripted):
+    url, backend = scripted
+    call = '</think>\n\n<tool_call>\n{"name": "launch", "arguments": {}}\n</tool_call>'
+    with script(backend, call):
+        message, streamed, finish, _ = both(url, tools=[WEATHER])
+    assert finish == "stop" and "tool_calls" not in message and '"launch"' in message["content"]
+    assert "not among the offered tools" in message["warnings"][0]
+
+
+def test_an_unterminated_think_comes_back_as_content(scripted):
+    """The untuned model never closes a pre-filled <think>: its text is the answer, flagged, never content null."""
+    url, backend = scripted
+    with script(backend, "The answer is 4."):
+        message, streamed, finish, _ = both(url, chat_template_kwargs={"enable_thinking": True})
+    assert message["content"] == streamed["content"] == "The answer is 4."
+    assert message["reasoning_content"] == message["reasoning"] == "The answer is 4."
+    assert "unterminated <think>" in message["warnings"][0] and finish == "stop"
+
+
+def test_parallel_tool_calls_false_keeps_one_call(scripted):
+    url, backend = scripted
+    two = ('</think>\n\n<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call>\n'
+           '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Rome"}}\n</tool_call>')
+    with script(backend, two):
+        message, streamed, *_ = both(url, tools=[WEATHER])
+        assert [json.loads(c["function"]["arguments"])["city"] for c in message["tool_calls"]] == ["Paris", "Rome"]
+        message, streamed, finish, _ = both(url, tools=[WEATHER], parallel_tool_calls=False)
+    assert finish == "tool_calls" and len(message["tool_calls"]) == 1 and len(streamed["tool_calls"]) == 1
+    assert json.loads(message["tool_calls"][0]["function"]["arguments"]) == {"city": "Paris"}
+    assert "dropped" in message["warnings"][0]
+
+
+@pytest.mark.parametrize("cut", range(1, 40, 3))
+def test_streamed_and_whole_replies_agree_however_the_text_is_cut(cut):
+    from smolthink.serve import Reply, merge_deltas
+
+    text = (TOOL_TURN + '\nok <tool_call>{"name": "nope"}</tool_call> and <tool_call>{"name": "get_weather", '
+            '"arguments": {"city": "Oslo"}}</tool_call> <tool_call>{"name": ')
+    whole = Reply("<think>\n", {"get_weather"})
+    expected = merge_deltas(whole.feed(text) + whole.finish())
+    pieces = Reply("<think>\n", {"get_weather"})
+    deltas = [d for i in range(0, len(text), cut) for d in pieces.feed(text[i : i + cut])] + pieces.finish()
+    got = merge_deltas(deltas)
+    for message in (got, expected):  # ids are random
+        for c in message["tool_calls"]:
+            c.pop("id")
+    assert got == expected
+    assert [json.loads(c["function"]["arguments"]) for c in got["tool_calls"]] == [{"city": "Paris"}, {"city": "Oslo"}]
+    assert len(got["warnings"]) == 2 and '"nope"' in got["content"] and got["content"].endswith('{"name":')
+
+
+def test_thinking_defaults_to_what_the_model_was_trained_for():
+    backend = ScriptedBackend()
+    backend.thinks = False  # e.g. the embedded, untuned SmolLM2
+    with serving(create_app(backend, model_name="untuned")) as url:
+        c = client(url)
+        hi = [{"role": "user", "content": "hi"}]
+        c.chat.completions.create(model="m", messages=hi)
+        assert backend.prompts[-1].endswith("<|im_start|>assistant\n<think>\n\n</think>\n\n")
+        for asked in ({"extra_body": {"chat_template_kwargs": {"enable_thinking": True}}},
+                      {"reasoning_effort": "high"},
+                      {"messages": [{"role": "system", "content": "/think"}, *hi]}):
+            c.chat.completions.create(**{"model": "m", "messages": hi, **asked})
+            assert backend.prompts[-1].endswith("<|im_start|>assistant\n<think>\n"), asked
+        c.chat.completions.create(model="m", messages=hi, reasoning_effort="none")
+        assert backend.prompts[-1].endswith("</think>\n\n")
+
+
+def test_without_max_tokens_a_reply_is_bounded_by_the_context_window():
+    backend = ScriptedBackend(n_ctx=300)
+    with serving(create_app(backend, model_name="m")) as url:
+        client(url).chat.completions.create(model="m", messages=[{"role": "user", "content": "hi"}])
+        assert backend.gens[-1].max_new_tokens == 300  # the backend stops at the window's end
+    with serving(create_app(backend, model_name="m", max_tokens_cap=50)) as url:
+        client(url).chat.completions.create(model="m", messages=[{"role": "user", "content": "hi"}], max_tokens=99)
+        assert backend.gens[-1].max_new_tokens == 50
+
+
+@pytest.mark.parametrize(
+    "fields, named",
+    [
+        ({"n": 2}, "n=2"),
+        ({"logprobs": True}, "logprobs=true"),
+        ({"top_logprobs": 3}, "top_logprobs"),
+        ({"presence_penalty": 0.5}, "presence_penalty"),
+        ({"logit_bias": {"50256": -100}}, "logit_bias"),
+        ({"top_k": 40, "min_p": 0.1}, "min_p, top_k"),
+        ({"functions": [{"name": "f"}]}, "functions"),
+        ({"audio": {}}, "audio"),
+    ],
+)
+def test_unsupported_fields_are_refused_by_name(scripted, fields, named):
+    url, _ = scripted
+    r = httpx.post(url + "/v1/chat/completions", json={"messages": [{"role": "user", "content": "hi"}], **fields})
+    assert r.status_code == 400, r.text
+    assert named in r.json()["error"]["message"] and r.json()["error"]["code"] == "unsupported_parameter"
+
+
+def test_fields_clients_send_by_default_are_accepted(scripted):
+    url, _ = scripted
+    r = httpx.post(url + "/v1/chat/completions", timeout=60, json={
+        "messages": [{"role": "user", "content": "hi"}], "n": 1, "logprobs": False, "presence_penalty": 0,
+        "frequency_penalty": 0.0, "logit_bias": {}, "user": "u1", "metadata": {"k": "v"}, "store": False,
+        "stream_options": None, "parallel_tool_calls": True, "service_tier": "auto", "response_format": {"type": "text"}})
+    assert r.status_code == 200, r.text
+
+
+@pytest.mark.parametrize(
+    "fields, param",
+    [
+        ({"tools": [WEATHER], "tool_choice": {"type": "function", "function": {"name": "get_time"}}},
+         "tool_choice.function.name"),
+        ({"tool_choice": {"type": "function", "function": {"name": "get_weather"}}}, "tool_choice"),
+        ({"tools": [WEATHER], "messages": [
+            {"role": "user", "content": "hi"},
+            {"role": "assistant", "tool_calls": [{"id": "c1", "type": "function",
+                                                  "function": {"name": "get_time", "arguments": "{}"}}]},
+            {"role": "tool", "tool_call_id": "c1", "content": "noon"}]}, "messages.1.tool_calls"),
+    ],
+)
+def test_naming_a_tool_that_was_not_offered_is_a_400(scripted, fields, param):
+    url, _ = scripted
+    body = {"messages": [{"role": "user", "content": "hi"}], **fields}
+    r = httpx.post(url + "/v1/chat/completions", json=body)
+    assert r.status_code == 400 and r.json()["error"]["param"] == param, r.text
+    assert "get_" in r.json()["error"]["message"]

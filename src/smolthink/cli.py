@@ -87,6 +87,7 @@ SystemOpt = Annotated[Optional[str], typer.Option("--system", "-s", help="System
 MaxTokOpt = Annotated[int, typer.Option("--max-new-tokens", help="Tokens per model turn.", min=1)]
 TempOpt = Annotated[float, typer.Option("--temperature", help="0 = greedy.", min=0.0)]
 RoundsOpt = Annotated[int, typer.Option("--max-rounds", help="Tool rounds per user turn.", min=0)]
+CtxOpt = Annotated[Optional[int], typer.Option("--ctx-size", "-c", help="Context window in tokens (default: the model's trained context, 8192 for SmolLM2).", min=1, show_default=False)]
 
 
 def _fail(message: str) -> None:
@@ -94,7 +95,8 @@ def _fail(message: str) -> None:
     raise typer.Exit(2)
 
 
-def _session(model, backend, think, tools, tools_files, docs, system, max_new_tokens, temperature, max_rounds):
+def _session(model, backend, think, tools, tools_files, docs, system, max_new_tokens, temperature, max_rounds,
+             ctx_size=None):
     """Build a ChatSession from CLI options; the tools are resolved (and tools files imported) before the model
     loads, so a bad tool option fails at once."""
     from rich.markup import escape
@@ -113,7 +115,7 @@ def _session(model, backend, think, tools, tools_files, docs, system, max_new_to
         for note in t.notes:  # e.g. the files in --docs that local_search would not read, and why
             err.print(f"[yellow]{t.name} skipped[/] {escape(note)}")
     with err.status("loading model…"):
-        engine = load_backend(model, backend, progress=lambda msg: err.print(f"[dim]{msg}[/]"))
+        engine = load_backend(model, backend, progress=lambda msg: err.print(f"[dim]{msg}[/]"), n_ctx=ctx_size)
     gen = GenerationConfig(max_new_tokens=max_new_tokens, temperature=temperature)
     return ChatSession(engine, tool_list, system=system, think=think, max_rounds=max_rounds, gen=gen)
 
@@ -145,11 +147,13 @@ def chat(
     max_new_tokens: MaxTokOpt = 512,
     temperature: TempOpt = 0.0,
     max_rounds: RoundsOpt = 4,
+    ctx_size: CtxOpt = None,
 ) -> None:
     """Chat interactively: streaming, thinking dimmed, tools as panels; /think, /no_think and /help in the chat."""
     from smolthink.chat.ui import interactive
 
-    session = _session(model, backend, think, tools, tools_file, docs, system, max_new_tokens, temperature, max_rounds)
+    session = _session(model, backend, think, tools, tools_file, docs, system, max_new_tokens, temperature, max_rounds,
+                       ctx_size)
     interactive(session, console)
 
 
@@ -167,13 +171,15 @@ def ask(
     temperature: TempOpt = 0.0,
     max_rounds: RoundsOpt = 4,
     as_json: Annotated[bool, typer.Option("--json", help="Print the whole conversation as JSON (for scripts).")] = False,
+    ctx_size: CtxOpt = None,
 ) -> None:
     """Ask one question and print the answer (with --json: the whole conversation)."""
     if prompt == "-":
         prompt = sys.stdin.read()
     if not prompt.strip():
         _fail("the prompt is empty")
-    session = _session(model, backend, think, tools, tools_file, docs, system, max_new_tokens, temperature, max_rounds)
+    session = _session(model, backend, think, tools, tools_file, docs, system, max_new_tokens, temperature, max_rounds,
+                       ctx_size)
     _answer(session, prompt, model, as_json)
 
 
@@ -309,7 +315,9 @@ def serve(
     host: Annotated[str, typer.Option("--host", help="Interface to listen on (0.0.0.0 exposes it to the network).")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", "-p", help="TCP port.", min=1, max=65535)] = 8000,
     api_key: Annotated[Optional[str], typer.Option("--api-key", envvar="SMOLTHINK_API_KEY", help="Require 'Authorization: Bearer KEY' on /v1/*.")] = None,
-    max_tokens_cap: Annotated[int, typer.Option("--max-tokens-cap", help="Upper bound on max_tokens per request.", min=1)] = 2048,
+    max_tokens_cap: Annotated[Optional[int], typer.Option("--max-tokens-cap", help="Upper bound on max_tokens per request (default: none beyond the context window).", min=1)] = None,
+    ctx_size: CtxOpt = None,
+    think: Annotated[Optional[bool], typer.Option("--think/--no-think", help="Think by default (a request's enable_thinking or reasoning_effort still decides). Default: only models trained to think.", show_default=False)] = None,
 ) -> None:
     """Serve a model over an OpenAI-compatible HTTP API (/v1/chat/completions, /v1/models, /health)."""
     from smolthink.serve import serve_command
@@ -317,7 +325,8 @@ def serve(
     if api_key is None and "SMOLTHINK_API_KEY" in os.environ:  # typer reads an empty variable as unset
         _fail("SMOLTHINK_API_KEY is set but empty: set it to the key clients must send, or unset it to serve "
               "without authentication")
-    serve_command(model, backend, host=host, port=port, api_key=api_key, max_tokens_cap=max_tokens_cap, console=console)
+    serve_command(model, backend, host=host, port=port, api_key=api_key, max_tokens_cap=max_tokens_cap,
+                  ctx_size=ctx_size, think=think, console=console)
 
 
 @app.command()

@@ -6,10 +6,15 @@ format and are mapped onto smolthink's conversation schema with `formats.normali
 with `formats.parse_assistant` (non-streaming) or routed live with `formats.StreamSplitter` (streaming), so the
 server reads the think / tool-call syntax exactly like `smolthink chat` does:
 
-- reasoning comes back as `reasoning_content` (the vLLM / DeepSeek field), the answer as `content`;
+- reasoning comes back as `reasoning_content` and `reasoning` (vLLM's two names), the answer as `content`;
 - `<tool_call>` blocks come back as OpenAI `tool_calls` with JSON-string arguments, finish_reason "tool_calls";
-- `chat_template_kwargs: {"enable_thinking": false}` switches thinking off (vLLM's spelling); "/think" and
-  "/no_think" in the system message still win, as in the template.
+  streamed, each call is sent when its block closes, in OpenAI's delta shape (id and name, then arguments);
+- nothing the model wrote is lost (`Reply`): a malformed call, a call to a function not offered and the text of
+  a never-closed `<think>` come back as content, with a `warnings` entry;
+- thinking is on by default only for a model trained to think (`backend.thinks`); a request switches it with
+  `chat_template_kwargs: {"enable_thinking": …}` (vLLM's spelling) or `reasoning_effort`; "/think" and
+  "/no_think" in the system message still win, as in the template;
+- a field the server would not honour (n > 1, logprobs, penalties, unknown fields) is a 400 naming it.
 
 One model, one generation at a time: the backend is not thread-safe. An `asyncio.Lock` (FIFO) serializes
 generations; the blocking generation runs in a worker thread and the lock is released when that thread finishes,
@@ -45,6 +50,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from smolthink.chat.backends import GenerationConfig, GenerationStats, check_context
 from smolthink.formats import (
+    CALL_CLOSE,
+    CALL_OPEN,
     StreamSplitter,
     generation_prefix,
     neutralize_control_tokens,
@@ -99,28 +106,100 @@ class ToolSpec(_Lenient):
 
 
 class TemplateKwargs(_Lenient):
-    enable_thinking: bool = True
+    enable_thinking: bool | None = None
 
 
 class StreamOptions(_Lenient):
     include_usage: bool = False
 
 
-class ChatRequest(_Lenient):
+class NamedFunction(_Lenient):
+    name: str = Field(min_length=1)
+
+
+class NamedToolChoice(_Lenient):
+    type: Literal["function"] = "function"
+    function: NamedFunction
+
+
+class JSONSchemaFormat(_Lenient):
+    name: str | None = None
+    description: str | None = None
+    schema_: dict[str, Any] = Field(default_factory=dict, alias="schema")
+    strict: bool | None = None
+
+
+class ResponseFormat(_Lenient):
+    type: Literal["text", "json_object", "json_schema"]
+    json_schema: JSONSchemaFormat | None = None
+
+
+class ChatRequest(BaseModel):
+    """The fields `smolthink serve` reads. Any other top-level field is refused by name (`check_fields`) rather
+    than silently ignored: a client that asks for something must not believe it got it."""
+
+    model_config = ConfigDict(extra="forbid")
+
     model: str | None = None
     messages: list[Message] = Field(min_length=1)
     tools: list[ToolSpec] | None = None
-    tool_choice: Literal["auto", "none"] | None = None
+    tool_choice: Literal["auto", "none", "required"] | NamedToolChoice | None = None
+    parallel_tool_calls: bool | None = None
+    response_format: ResponseFormat | None = None
     max_tokens: int | None = Field(default=None, ge=1)
     max_completion_tokens: int | None = Field(default=None, ge=1)
     temperature: float | None = Field(default=None, ge=0.0, le=2.0)
     top_p: float | None = Field(default=None, gt=0.0, le=1.0)
     stop: str | Annotated[list[str], Field(max_length=4)] | None = None  # OpenAI's limit: up to 4 sequences
     seed: int | None = Field(default=None, ge=-(2**63), le=2**63 - 1)  # OpenAI's int64
-    n: Literal[1] | None = None
     stream: bool = False
     stream_options: StreamOptions | None = None
     chat_template_kwargs: TemplateKwargs | None = None
+    reasoning_effort: Literal["none", "minimal", "low", "medium", "high"] | None = None
+    # Accepted only at the value that asks for nothing (`UNHONOURED`): clients send them with their defaults.
+    n: Any = None
+    logprobs: Any = None
+    top_logprobs: Any = None
+    presence_penalty: Any = None
+    frequency_penalty: Any = None
+    logit_bias: Any = None
+    # Harmless: bookkeeping for the caller or for OpenAI's platform, nothing that changes the reply.
+    user: Any = None
+    metadata: Any = None
+    store: Any = None
+    service_tier: Any = None
+    prompt_cache_key: Any = None
+    safety_identifier: Any = None
+
+
+# field → the values that ask for nothing; anything else is a 400 naming the field.
+UNHONOURED: dict[str, tuple[Any, ...]] = {
+    "n": (None, 1), "logprobs": (None, False), "top_logprobs": (None, 0), "presence_penalty": (None, 0),
+    "frequency_penalty": (None, 0), "logit_bias": (None, {}),
+}
+
+
+def check_fields(raw: dict[str, Any]) -> None:
+    """Refuse, by name, the fields this server does not honour: unknown ones, and known ones set to a value that
+    asks for something (n > 1, logprobs…). Raises APIError(400)."""
+    unknown = sorted(k for k in raw if k not in ChatRequest.model_fields)
+    if unknown:
+        raise APIError(400, f"unsupported field{'s' if len(unknown) > 1 else ''}: {', '.join(unknown)} "
+                       "(smolthink serve refuses what it would not honour)", param=unknown[0],
+                       code="unsupported_parameter")
+    asked = [k for k, ok in UNHONOURED.items() if k in raw and not any(_same(raw[k], v) for v in ok)]
+    if asked:
+        shown = ", ".join(f"{k}={json.dumps(raw[k])[:40]}" for k in asked)
+        raise APIError(400, f"unsupported value{'s' if len(asked) > 1 else ''}: {shown} (only "
+                       + "; ".join(f"{k}: {' or '.join(json.dumps(v) for v in UNHONOURED[k])}" for k in asked)
+                       + " is served)", param=asked[0], code="unsupported_parameter")
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal as JSON values: 0 is 0.0, but false is not 0."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return a is b
+    return a == b
 
 
 # ------------------------------------------------------------------------------------------------- errors
@@ -222,6 +301,7 @@ def to_conversation(req: ChatRequest) -> tuple[list[dict[str, Any]], list[dict[s
         messages.append(msg)
     for i, t in enumerate(req.tools or []):
         _check_parameters(i, t.function.parameters)
+    _check_tool_names(req, messages)
     tools = None
     if req.tools and req.tool_choice != "none":
         tools = [{"type": "function", "function": t.function.model_dump(exclude_none=True)} for t in req.tools]
@@ -229,6 +309,39 @@ def to_conversation(req: ChatRequest) -> tuple[list[dict[str, Any]], list[dict[s
     if problems:
         raise APIError(400, "; ".join(problems), param="messages")
     return messages, tools
+
+
+def _check_tool_names(req: ChatRequest, messages: list[dict[str, Any]]) -> None:
+    """tool_choice and the conversation's earlier calls may only name functions the request offers."""
+    names = [t.function.name for t in req.tools or []]
+    choice = req.tool_choice
+    if choice == "required" or isinstance(choice, NamedToolChoice):
+        if not names:
+            wanted = f"a call to {choice.function.name!r}" if isinstance(choice, NamedToolChoice) else "a tool call"
+            raise APIError(400, f"tool_choice asks for {wanted}, but the request offers no tools", param="tool_choice")
+    if isinstance(choice, NamedToolChoice) and choice.function.name not in names:
+        raise APIError(400, f"tool_choice names the function {choice.function.name!r}, which is not among the "
+                       f"offered tools ({', '.join(names)})", param="tool_choice.function.name")
+    if not names:
+        return  # a replayed conversation without tools: its calls are history, not offers
+    for i, m in enumerate(messages):
+        for call in m.get("tool_calls") or []:
+            if call["function"]["name"] not in names:
+                raise APIError(400, f"messages[{i}] calls the function {call['function']['name']!r}, which is not "
+                               f"among the offered tools ({', '.join(names)})", param=f"messages.{i}.tool_calls")
+
+
+def thinking(req: ChatRequest, backend: Any) -> bool:
+    """Whether the reply opens with reasoning: the request's `chat_template_kwargs.enable_thinking` (vLLM's
+    spelling), else its `reasoning_effort` ("none"/"minimal" mean no), else the model's default: on for a model
+    trained to think (`backend.thinks`), off for one that was not, which would never close a pre-filled `<think>`.
+    "/think" or "/no_think" in the system message still win, in the template."""
+    asked = req.chat_template_kwargs.enable_thinking if req.chat_template_kwargs else None
+    if asked is not None:
+        return asked
+    if req.reasoning_effort is not None:
+        return req.reasoning_effort not in ("none", "minimal")
+    return getattr(backend, "thinks", True)
 
 
 def _check_parameters(i: int, schema: dict[str, Any] | None) -> None:
@@ -387,16 +500,6 @@ def _call_id() -> str:
     return "call_" + secrets.token_hex(12)
 
 
-def _tool_calls(calls: list[dict[str, Any]], *, indexed: bool = False) -> list[dict[str, Any]]:
-    out = []
-    for i, call in enumerate(calls):
-        fn = call["function"]
-        item = {"id": _call_id(), "type": "function",
-                "function": {"name": fn["name"], "arguments": json.dumps(fn["arguments"], ensure_ascii=False)}}
-        out.append({"index": i, **item} if indexed else item)
-    return out
-
-
 def _usage(stats: GenerationStats) -> dict[str, int]:
     return {"prompt_tokens": stats.prompt_tokens, "completion_tokens": stats.completion_tokens,
             "total_tokens": stats.prompt_tokens + stats.completion_tokens}
@@ -441,7 +544,7 @@ def create_app(
     *,
     model_name: str,
     api_key: str | None = None,
-    max_tokens_cap: int = 2048,
+    max_tokens_cap: int | None = None,
     max_body_bytes: int = 1_000_000,
 ) -> FastAPI:
     """The FastAPI app serving `backend` under the OpenAI API. `api_key` set: Bearer auth on /v1/*."""
@@ -509,14 +612,14 @@ def create_app(
         raw = await read_body(request)
         if not isinstance(raw, dict):
             raise APIError(400, "request body must be a JSON object")
+        check_fields(raw)
         try:
             req = ChatRequest.model_validate(raw)
         except ValidationError as e:
             raise _validation_error(e) from None
         messages, tools = to_conversation(req)
-        thinking = req.chat_template_kwargs.enable_thinking if req.chat_template_kwargs else True
         try:
-            prompt = render(messages, tools, enable_thinking=thinking, add_generation_prompt=True,
+            prompt = render(messages, tools, enable_thinking=thinking(req, backend), add_generation_prompt=True,
                             template=backend.template)
         except Exception as e:  # a model's own template may reject a conversation (raise_exception)
             raise APIError(400, f"the chat template rejected the conversation: {e}", param="messages") from None
@@ -527,22 +630,25 @@ def create_app(
             check_context(await asyncio.to_thread(backend.count_tokens, prompt), backend.n_ctx)
         except ValueError as e:
             raise APIError(400, str(e), param="messages", code="context_length_exceeded") from None
-        requested = req.max_completion_tokens or req.max_tokens or max_tokens_cap
+        # Without max_tokens a reply may fill the context window (the backend stops there), as in llama-server.
+        requested = req.max_completion_tokens or req.max_tokens or backend.n_ctx
         stop = [req.stop] if isinstance(req.stop, str) else list(req.stop or [])
         gen = GenerationConfig(
-            max_new_tokens=min(requested, max_tokens_cap),
+            max_new_tokens=min(requested, max_tokens_cap or requested),
             temperature=req.temperature if req.temperature is not None else 0.0,
             top_p=req.top_p if req.top_p is not None else 1.0,
             seed=req.seed if req.seed is not None else 0,
             stop=[s for s in stop if s],  # "" would stop before the first token in llama.cpp, and means nothing
         )
-        meta = {"id": _completion_id(), "created": int(time.time()), "model": req.model or model_name}
+        offered = {t["function"]["name"] for t in tools} if tools else None
+        job = Job(prompt, gen, offered, req.parallel_tool_calls is not False,
+                  {"id": _completion_id(), "created": int(time.time()), "model": req.model or model_name})
         if req.stream:
             include_usage = bool(req.stream_options and req.stream_options.include_usage)
-            return StreamingResponse(_sse(request, generator, prompt, gen, meta, include_usage),
+            return StreamingResponse(_sse(request, generator, job, include_usage),
                                      media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
         async with cancel_on_disconnect(request) as cancel:
-            return await _complete(generator, prompt, gen, meta, cancel)
+            return await _complete(generator, job, cancel)
 
     return app
 
@@ -553,71 +659,171 @@ def _generation_error(e: BaseException) -> APIError:
     return APIError(500, f"generation failed: {type(e).__name__}: {e}", type="server_error")
 
 
-async def _complete(generator: Generator, prompt: str, gen: GenerationConfig, meta: dict[str, Any],
-                    cancel: threading.Event) -> dict:
+ARGUMENT_FRAGMENT = 16  # characters of arguments per streamed delta, like a few tokens' worth from vLLM
+
+
+class Reply:
+    """Generated text → OpenAI deltas, one code path for streamed and whole replies (so they always agree).
+
+    Reasoning streams as `reasoning_content` and `reasoning` (vLLM's name), the answer as `content`. A
+    `<tool_call>` block is held back until it closes, then sent in OpenAI's delta shape: the id, type and name
+    first, then the arguments in fragments. What the client could not use is never dropped, it comes back as
+    content with a `warnings` entry: a block that does not parse, a call to a function that was not offered, and
+    the reasoning of a turn that never closed its `<think>` (an untuned model may never emit `</think>`, and a
+    reply must not be empty). `parallel: False` keeps the first call only, as OpenAI does.
+    """
+
+    def __init__(self, prefix: str, offered: set[str] | None, *, parallel: bool = True):
+        self.splitter = StreamSplitter()
+        self.splitter.feed(prefix)  # only sets the state the pre-filled prompt leaves the model in; not sent
+        self.offered, self.parallel = offered, parallel
+        self.trims = {"reasoning": _Trim(), "content": _Trim()}
+        self.reasoning = ""
+        self.call: str | None = None  # the payload of the open <tool_call> block
+        self.calls = 0
+
+    def feed(self, text: str) -> list[dict[str, Any]]:
+        return self._route(self.splitter.feed(text))
+
+    def finish(self) -> list[dict[str, Any]]:
+        out = self._route(self.splitter.flush(), final=True)
+        if self.splitter.state == "reasoning":
+            out += self._text("content", self.reasoning, "unterminated <think> block: the turn ended before "
+                              "</think>; its reasoning is returned as content too")
+        return out
+
+    def _route(self, events: list[tuple[str, str]], *, final: bool = False) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        for kind, piece in events:
+            if kind == "tool_call":
+                self.call = (self.call or "") + piece
+                continue
+            if self.call is not None:
+                out += self._close_call(closed=True)
+            if kind == "reasoning":
+                self.reasoning += piece
+            out += self._text(kind, piece)
+        if self.call is not None and (final or self.splitter.state != "tool_call"):
+            out += self._close_call(closed=self.splitter.state != "tool_call")
+        return out
+
+    def _text(self, kind: str, piece: str, warning: str | None = None) -> list[dict[str, Any]]:
+        piece = self.trims[kind].feed(piece)
+        delta: dict[str, Any] = {}
+        if piece:
+            delta = {"content": piece} if kind == "content" else {"reasoning_content": piece, "reasoning": piece}
+        if warning:
+            delta["warnings"] = [warning]
+        return [delta] if delta else []
+
+    def _close_call(self, *, closed: bool) -> list[dict[str, Any]]:
+        payload, self.call = self.call or "", None
+        raw = CALL_OPEN + payload + (CALL_CLOSE if closed else "")
+        parsed = parse_assistant(raw)
+        problems = list(parsed.call_errors)
+        names = [c["function"]["name"] for c in parsed.tool_calls]
+        if self.offered is None and names:
+            problems.append(f"the model called {names[0]!r}, but no tools are offered (tool_choice none or no "
+                            "tools)")
+        elif self.offered is not None:
+            problems += [f"the model called {n!r}, which is not among the offered tools" for n in names
+                         if n not in self.offered]
+        if problems or not parsed.tool_calls:
+            return self._text("content", raw, "malformed tool call returned as content: " + "; ".join(
+                problems or ["empty <tool_call> block"]))
+        out: list[dict[str, Any]] = []
+        for call in parsed.tool_calls:
+            fn = call["function"]
+            if self.calls and not self.parallel:
+                out.append({"warnings": [f"parallel_tool_calls is false: dropped the extra call to {fn['name']!r}"]})
+                continue
+            index, self.calls = self.calls, self.calls + 1
+            out.append({"tool_calls": [{"index": index, "id": _call_id(), "type": "function",
+                                        "function": {"name": fn["name"], "arguments": ""}}]})
+            arguments = json.dumps(fn["arguments"], ensure_ascii=False)
+            out += [{"tool_calls": [{"index": index, "function": {"arguments": arguments[i : i + ARGUMENT_FRAGMENT]}}]}
+                    for i in range(0, len(arguments), ARGUMENT_FRAGMENT)]
+        return out
+
+    def finish_reason(self, stats: GenerationStats) -> str:
+        return "tool_calls" if self.calls else ("length" if stats.finish_reason == "length" else "stop")
+
+
+def merge_deltas(deltas: list[dict[str, Any]]) -> dict[str, Any]:
+    """The whole message the deltas of a `Reply` add up to (what a streaming client assembles)."""
+    content, reasoning, warnings = [], [], []
+    calls: dict[int, dict[str, Any]] = {}
+    for d in deltas:
+        content.append(d.get("content", ""))
+        reasoning.append(d.get("reasoning_content", ""))
+        warnings += d.get("warnings", [])
+        for tc in d.get("tool_calls", []):
+            if tc["index"] not in calls:
+                calls[tc["index"]] = {k: v for k, v in tc.items() if k != "index"}
+            else:
+                calls[tc["index"]]["function"]["arguments"] += tc["function"]["arguments"]
+    message: dict[str, Any] = {"role": "assistant", "content": "".join(content) or None}
+    message["reasoning_content"] = message["reasoning"] = "".join(reasoning) or None
+    if calls:
+        message["tool_calls"] = [calls[i] for i in sorted(calls)]
+    if warnings:
+        message["warnings"] = warnings
+    return message
+
+
+@dataclasses.dataclass
+class Job:
+    """One request's generation: the prompt, its sampling and what the reply may hold."""
+
+    prompt: str
+    gen: GenerationConfig
+    offered: set[str] | None
+    parallel: bool
+    meta: dict[str, Any]
+
+    def reply(self) -> Reply:
+        return Reply(generation_prefix(self.prompt), self.offered, parallel=self.parallel)
+
+
+async def _complete(generator: Generator, job: Job, cancel: threading.Event) -> dict:
     try:
-        text, stats = await generator.complete(prompt, gen, cancel)
+        text, stats = await generator.complete(job.prompt, job.gen, cancel)
     except Exception as e:
         raise _generation_error(e) from None
-    parsed = parse_assistant(generation_prefix(prompt) + text)
-    message: dict[str, Any] = {"role": "assistant", "content": parsed.content or None,
-                               "reasoning_content": parsed.reasoning}
-    if parsed.tool_calls:
-        message["tool_calls"] = _tool_calls(parsed.tool_calls)
-    finish = "tool_calls" if parsed.tool_calls else ("length" if stats.finish_reason == "length" else "stop")
-    return {**meta, "object": "chat.completion",
-            "choices": [{"index": 0, "message": message, "finish_reason": finish, "logprobs": None}],
+    reply = job.reply()
+    message = merge_deltas(reply.feed(text) + reply.finish())
+    return {**job.meta, "object": "chat.completion",
+            "choices": [{"index": 0, "message": message, "finish_reason": reply.finish_reason(stats),
+                         "logprobs": None}],
             "usage": _usage(stats)}
 
 
-async def _sse(request: Request, generator: Generator, prompt: str, gen: GenerationConfig, meta: dict[str, Any],
-               include_usage: bool) -> AsyncIterator[str]:
-    def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> str:
-        body = {**meta, "object": "chat.completion.chunk",
-                "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}], **extra}
+async def _sse(request: Request, generator: Generator, job: Job, include_usage: bool) -> AsyncIterator[str]:
+    def chunk(delta: dict[str, Any], finish: str | None = None) -> str:
+        body = {**job.meta, "object": "chat.completion.chunk",
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}]}
         return f"data: {json.dumps(body, ensure_ascii=False)}\n\n"
 
-    prefix = generation_prefix(prompt)
-    splitter = StreamSplitter()
-    splitter.feed(prefix)  # only sets the state the pre-filled prompt leaves the model in; not sent
-    trims = {"reasoning": _Trim(), "content": _Trim()}
-    field = {"reasoning": "reasoning_content", "content": "content"}
-    text, stats = prefix, GenerationStats()
-
-    def deltas(events: list[tuple[str, str]]) -> list[str]:
-        out = []
-        for kind, piece in events:
-            if kind == "tool_call":  # sent whole and parsed at the end
-                continue
-            piece = trims[kind].feed(piece)
-            if piece:
-                out.append(chunk({field[kind]: piece}))
-        return out
-
+    reply, stats = job.reply(), GenerationStats()
     yield chunk({"role": "assistant"})
     try:
-        async with cancel_on_disconnect(request) as cancel, aclosing(generator.stream(prompt, gen, cancel)) as events:
+        async with cancel_on_disconnect(request) as cancel, \
+                aclosing(generator.stream(job.prompt, job.gen, cancel)) as events:
             async for kind, value in events:
                 if kind == "done":
                     stats = value
                     continue
-                text += value
-                for line in deltas(splitter.feed(value)):
-                    yield line
+                for delta in reply.feed(value):
+                    yield chunk(delta)
     except Exception as e:  # headers are gone: report in-band, the way OpenAI streams errors
         yield f"data: {json.dumps(_generation_error(e).body())}\n\n"
         yield "data: [DONE]\n\n"
         return
-    for line in deltas(splitter.flush()):
-        yield line
-    parsed = parse_assistant(text)
-    if parsed.tool_calls:
-        for call in _tool_calls(parsed.tool_calls, indexed=True):
-            yield chunk({"tool_calls": [call]})
-    finish = "tool_calls" if parsed.tool_calls else ("length" if stats.finish_reason == "length" else "stop")
-    yield chunk({}, finish)
+    for delta in reply.finish():
+        yield chunk(delta)
+    yield chunk({}, reply.finish_reason(stats))
     if include_usage:
-        body = {**meta, "object": "chat.completion.chunk", "choices": [], "usage": _usage(stats)}
+        body = {**job.meta, "object": "chat.completion.chunk", "choices": [], "usage": _usage(stats)}
         yield f"data: {json.dumps(body)}\n\n"
     yield "data: [DONE]\n\n"
 
@@ -631,11 +837,14 @@ def serve_command(
     host: str = "127.0.0.1",
     port: int = 8000,
     api_key: str | None = None,
-    max_tokens_cap: int = 2048,
+    max_tokens_cap: int | None = None,
     max_body_bytes: int = 1_000_000,
+    ctx_size: int | None = None,
+    think: bool | None = None,
     console: Any = None,
 ) -> None:
-    """Load the model and serve it until interrupted (what `smolthink serve` runs)."""
+    """Load the model and serve it until interrupted (what `smolthink serve` runs). `ctx_size` None: the
+    model's trained context window; `think` None: think by default iff the model was trained to."""
     import uvicorn
     from rich.console import Console
 
@@ -643,11 +852,14 @@ def serve_command(
 
     console = console or Console()
     check_api_key(api_key)  # before the model loads: a bad key should not cost that wait
-    loaded = load_backend(model, backend)
+    loaded = load_backend(model, backend, n_ctx=ctx_size)
+    if think is not None:
+        loaded.thinks = think
     name = model or "smollm2-135m"
     app = create_app(loaded, model_name=name, api_key=api_key, max_tokens_cap=max_tokens_cap,
                      max_body_bytes=max_body_bytes)
     shown = f"[{host}]" if ":" in host else host
-    console.print(f"Serving [bold]{name}[/] ({loaded.name}) at [bold]http://{shown}:{port}/v1[/]"
+    console.print(f"Serving [bold]{name}[/] ({loaded.name}, {loaded.n_ctx}-token context, thinking "
+                  f"{'on' if loaded.thinks else 'off'} by default) at [bold]http://{shown}:{port}/v1[/]"
                   + ("  (API key required)" if api_key else ""))
     uvicorn.run(app, host=host, port=port, log_level="info")

@@ -71,7 +71,8 @@ def default_threads() -> int:
 class LlamaCppBackend:
     name = "llama"
 
-    def __init__(self, gguf_path: str | os.PathLike, *, n_ctx: int = 4096, n_threads: int | None = None):
+    def __init__(self, gguf_path: str | os.PathLike, *, n_ctx: int | None = None, n_threads: int | None = None,
+                 thinks: bool = True):
         try:
             import llama_cpp
         except ImportError as e:
@@ -84,7 +85,8 @@ class LlamaCppBackend:
             ) from None
 
         self.path = str(gguf_path)
-        self.llm = llama_cpp.Llama(model_path=self.path, n_ctx=n_ctx, n_threads=n_threads or default_threads(),
+        # n_ctx 0 is llama.cpp's "the context the model was trained with" (8192 for SmolLM2).
+        self.llm = llama_cpp.Llama(model_path=self.path, n_ctx=n_ctx or 0, n_threads=n_threads or default_threads(),
                                    verbose=False)
         self.n_ctx = self.llm.n_ctx()
         # The tokens llama.cpp matches as whole strings when tokenizing with special=True (its "special token
@@ -96,6 +98,7 @@ class LlamaCppBackend:
                                     if vocab.token_get_attr(i) & parsed)
         own = self.llm.metadata.get("tokenizer.chat_template")
         self.template = own if is_tool_aware(own) else None
+        self.thinks = thinks
         self.stats = GenerationStats()
 
     def count_tokens(self, text: str) -> int:
@@ -137,7 +140,8 @@ class LlamaCppBackend:
 class TransformersBackend:
     name = "transformers"
 
-    def __init__(self, ref: ModelRef, *, device: str | None = None, progress=None):
+    def __init__(self, ref: ModelRef, *, device: str | None = None, progress=None, n_ctx: int | None = None,
+                 thinks: bool = True):
         import torch
 
         from smolthink.models import load_hf
@@ -148,7 +152,8 @@ class TransformersBackend:
         own = self.tokenizer.chat_template
         self.template = own if is_tool_aware(own) else None
         # Every config answers to this name (transformers maps it onto e.g. GPT-2's n_positions).
-        self.n_ctx = int(self.model.config.max_position_embeddings)
+        self.n_ctx = n_ctx or int(self.model.config.max_position_embeddings)
+        self.thinks = thinks
         # Added tokens (special or not) are matched as whole strings before the model's own tokenization.
         self.special_tokens = tuple(t.content for t in self.tokenizer.added_tokens_decoder.values())
         self.stats = GenerationStats()
@@ -279,16 +284,41 @@ def _first_stop(text: str, stops: list[str]) -> int | None:
     return min(hits) if hits else None
 
 
-def load_backend(model: str | None, backend: str = "auto", *, progress=None, n_ctx: int = 4096):
+def load_backend(model: str | None, backend: str = "auto", *, progress=None, n_ctx: int | None = None):
     """Resolve a model reference and open it with the requested backend ("auto": llama.cpp for GGUF and the
-    embedded model, transformers for HF directories, adapters and hub ids)."""
+    embedded model, transformers for HF directories, adapters and hub ids). `n_ctx` None: the context window the
+    model was trained with (8192 for SmolLM2)."""
     from smolthink.models import resolve_model
 
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    if n_ctx is not None and n_ctx < 1:
+        raise ValueError(f"the context window must be at least 1 token, got {n_ctx}")
     ref = resolve_model(model)
     if backend == "auto":
         backend = "llama" if ref.kind in ("embedded", "gguf") else "transformers"
     if backend == "llama":
-        return LlamaCppBackend(ref.gguf_path(progress=progress), n_ctx=n_ctx)
-    return TransformersBackend(ref, progress=progress)
+        engine: Any = LlamaCppBackend(ref.gguf_path(progress=progress), n_ctx=n_ctx)
+        own_template = engine.llm.metadata.get("tokenizer.chat_template")
+    else:
+        engine = TransformersBackend(ref, progress=progress, n_ctx=n_ctx)
+        own_template = engine.tokenizer.chat_template
+    engine.thinks = trained_to_think(ref, own_template)
+    return engine
+
+
+def trained_to_think(ref: ModelRef, own_template: str | None) -> bool:
+    """Whether a model was trained to reason in `<think>` blocks, which decides the server's default mode.
+
+    A model that was not (the embedded SmolLM2-135M-Instruct, any stock SmolLM2) never closes a pre-filled
+    `<think>`, so its whole reply would be unterminated reasoning. Trained to think: a smolthink run (its
+    folder, or the folder of a GGUF exported into it, holds `train_config.json`), or a model whose own template
+    has a thinking switch (SmolLM3, Qwen3: `enable_thinking`). The embedded models are known untuned.
+    """
+    if ref.kind == "embedded":
+        return False
+    if ref.path is not None:
+        folder = ref.path if ref.path.is_dir() else ref.path.parent
+        if (folder / "train_config.json").is_file():
+            return True
+    return bool(own_template) and "enable_thinking" in own_template
