@@ -412,8 +412,9 @@ def test_unreachable_url_fails_at_once(tmp_path):
         distill(recipe, tmp_path)
 
 
-def test_api_key_comes_from_the_named_variable(tmp_path, monkeypatch):
-    recipe = make_recipe(LATER, [{**GYM, "n": 1}], teacher={"api_key_env": "DISTILL_TEST_KEY"})
+def test_key_and_extra_body_reach_the_server(tmp_path, monkeypatch):
+    extra = {"reasoning_format": "deepseek", "chat_template_kwargs": None}  # null removes a key smolthink sends
+    recipe = make_recipe(LATER, [{**GYM, "n": 1}], teacher={"api_key_env": "DISTILL_TEST_KEY", "extra_body": extra})
     server = perfect_teacher(recipe)
     with serving(server.app) as url:
         recipe.teacher.url = url + "/v1"
@@ -424,6 +425,7 @@ def test_api_key_comes_from_the_named_variable(tmp_path, monkeypatch):
         distill(recipe, tmp_path)
     assert server.headers[-1]["authorization"] == "Bearer secret-1"
     assert "secret-1" not in (tmp_path / "recipe.json").read_text()
+    assert server.bodies[-1]["reasoning_format"] == "deepseek" and "chat_template_kwargs" not in server.bodies[-1]
 
 
 def test_concurrency_bound_holds(tmp_path):
@@ -500,9 +502,12 @@ def test_cli_runs_a_recipe_and_reports_typos(tmp_path):
         data["teacher"]["url"] = url + "/v1"
         path = tmp_path / "r.yaml"
         path.write_text(yaml.safe_dump(data))
-        result = runner.invoke(app, ["distill", str(path), "--out", str(tmp_path / "o"), "--concurrency", "2"])
+        result = runner.invoke(app, ["distill", str(path), "--out", str(tmp_path / "o"), "--concurrency", "2",
+                                     "--limit", "1"])
         assert result.exit_code == 0, result.output
-        assert "2 kept" in result.output and "gym" in result.output
+        assert "1 kept" in result.output and "gym" in result.output and server.requests == 1
+        result = runner.invoke(app, ["distill", str(path), "--out", str(tmp_path / "o")])  # resumes: one more
+        assert result.exit_code == 0 and "2 kept" in result.output and server.requests == 2
         data["teacher"]["temprature"] = 0.5
         path.write_text(yaml.safe_dump(data))
         result = runner.invoke(app, ["distill", str(path)])

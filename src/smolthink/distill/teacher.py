@@ -7,7 +7,8 @@ DeepSeek), `reasoning` (vLLM), `thinking` (Ollama) or a `<think>` block in the c
 teacher's text is untrusted: it is parsed as data (JSON, never eval), and the verifiers decide what is kept.
 
 The HTTP client (`HTTPTeacher`, httpx async):
-- at most `concurrency` requests in flight (a semaphore);
+- at most `concurrency` requests in flight (a semaphore; a request waiting to retry keeps its slot, so a server
+  answering 429 sees the load drop);
 - each request bounded by `timeout_s` from start to last byte, streamed or not;
 - 429, 5xx, timeouts, connection errors and garbled replies (invalid JSON, missing fields, a stream that ends
   before its finish_reason) are retried `retries` times with exponential backoff and full jitter (Retry-After is
