@@ -190,6 +190,12 @@ def _check_ranges(config: Any, ranges: dict[str, tuple[Callable[[Any], bool], st
 
 
 def _build_phase(merged: dict[str, Any], where: str) -> PhaseConfig:
+    if merged.get("ddp_backend") == "nccl":
+        import torch
+
+        if not torch.cuda.is_available():  # TrainingArguments would fail setting up its devices, naming no key
+            raise ConfigError(f"{where}: ddp_backend 'nccl' needs CUDA GPUs; this machine has none. Remove "
+                              "`ddp_backend` from the recipe (CPU processes talk gloo)")
     try:
         return load_dataclass(PhaseConfig, merged, where)
     except ConfigError:

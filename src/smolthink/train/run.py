@@ -108,10 +108,7 @@ def check_machine(resolved: Resolved) -> None:
                                   "has none. Use optim: adamw_torch_fused (or adafactor, which also saves memory)")
             if importlib.util.find_spec("bitsandbytes") is None:
                 raise ConfigError(f"{at}: optim {optim!r} needs bitsandbytes: pip install 'smolthink[gpu]'")
-        for key, gpu_only in (("tf32", phase.tf32), ("ddp_backend", phase.ddp_backend == "nccl")):
-            if gpu_only and not cuda:
-                raise ConfigError(f"{at}: {key} {getattr(phase, key)!r} needs a CUDA GPU; this machine has none. "
-                                  f"Remove `{key}` from the recipe")
+        # (tf32 and ddp_backend nccl without CUDA are refused as the recipe loads: train/config.py, _build_phase)
         if dist.world_size() == 1:
             continue
         # a batch is one padding-free row (PackedCollator): it cannot be split or sent between ranks as a tensor
@@ -591,6 +588,10 @@ def run_phase(resolved: Resolved, index: int, data: DataSource, console: Console
         phase.fp16, phase.mixed_precision = True, "fp16"  # autocast over fp32 weights, with dynamic loss scaling
     else:
         phase.mixed_precision = "no"
+    if phase.ddp_find_unused_parameters is None:
+        # Trainer's default (True without gradient checkpointing) costs DDP a graph traversal per step; only a
+        # Mixture-of-Experts model leaves parameters (the experts no token chose) without a gradient
+        phase.ddp_find_unused_parameters = any(hasattr(model.config, k) for k in ("num_experts", "num_local_experts"))
     if launcher_mp not in ("no", phase.mixed_precision):
         say(f"phase {phase.name}: the launcher's mixed_precision {launcher_mp!r} is not used; the recipe's "
             f"precision ({resolved.recipe.precision} → {precision}) decides")
