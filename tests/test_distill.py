@@ -283,7 +283,7 @@ def test_recipe_mistakes_name_the_key(tmp_path):
 # ---------------------------------------------------------------------------------------------- over HTTP
 
 
-def test_end_to_end_against_a_perfect_teacher(tmp_path):
+def test_end_to_end_against_a_perfect_teacher(tmp_path, tmp_path_factory):
     recipe = make_recipe(LATER, [GYM, TOOLS, SEARCH], teacher={"samples": 2}, keep={"select": "all"})
     server = perfect_teacher(recipe)
     with serving(server.app) as url:
@@ -309,6 +309,19 @@ def test_end_to_end_against_a_perfect_teacher(tmp_path):
     examples = list(load_distilled(tmp_path, "distilled", None))
     assert len(examples) == n and all(data_filters(e, budget=256, max_turns=32) is None for e in examples)
     assert examples[0].row_id == f"{kept[0]['prompt_id']}#{kept[0]['sample']}"
+    # `data build` takes the folder as a source and mixes it like any other: every kept line becomes an example
+    from smolthink.data.build import build
+    from smolthink.data.recipe import load_recipe as load_data_recipe
+
+    data_recipe = tmp_path_factory.mktemp("recipe") / "mix.yaml"
+    data_recipe.write_text(json.dumps({
+        "name": "mix", "validation": 0, "tokenizer": "smollm2-135m", "dedup": {"near": False},
+        "sources": [{"name": "teacher", "type": "distilled", "path": str(tmp_path)},
+                    {"name": "synthetic", "type": "synthetic-reasoning", "n": 5, "seed": 1}],
+        "phases": [{"name": "phase1", "window": 2048, "stride": 512}]}))
+    manifest = build(load_data_recipe(data_recipe, []), tmp_path_factory.mktemp("built") / "mix")
+    assert manifest["quarantined"] == 0
+    assert manifest["splits"]["train"] == n + 5
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])

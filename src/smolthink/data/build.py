@@ -73,6 +73,10 @@ def iter_source(spec: SourceSpec) -> Iterator[Example | Rejected]:
         from smolthink.data.sources import synthetic_tools
 
         return synthetic_tools.generate(spec.n, seed=spec.seed, name=spec.name, kinds=spec.kinds)
+    if spec.type == "distilled":  # a `smolthink distill` output folder
+        from smolthink.distill import load_distilled
+
+        return load_distilled(spec.path, name=spec.name, limit=spec.n)
     if spec.type == "reasoning-gym":
         from smolthink.data.sources import gym
 

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from smolthink.config import ConfigError, apply_overrides, load_dataclass, read_yaml
 
-SourceType = Literal["hf", "local", "synthetic-reasoning", "synthetic-tools", "reasoning-gym"]
+SourceType = Literal["hf", "local", "synthetic-reasoning", "synthetic-tools", "reasoning-gym", "distilled"]
 
 
 @dataclass
@@ -81,7 +81,7 @@ class DataRecipe:
         if not 0 <= self.validation < 1:
             raise ConfigError(f"validation must be a fraction in [0, 1), got {self.validation}")
         for s in self.sources:
-            needs = {"hf": "hf_id", "local": "path"}.get(s.type)
+            needs = {"hf": "hf_id", "local": "path", "distilled": "path"}.get(s.type)
             if needs and not getattr(s, needs):
                 raise ConfigError(f"source {s.name!r} of type {s.type!r} needs {needs!r}")
             if s.type in ("synthetic-reasoning", "synthetic-tools", "reasoning-gym") and not s.n:
