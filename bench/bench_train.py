@@ -1,17 +1,23 @@
-"""Training benchmark: `smolthink train` vs a plain TRL SFTTrainer script, same model, same data, same steps.
+"""Training benchmark: `smolthink train` vs plain TRL, in one run: same model, same windows, same steps, same tokens.
 
-    python bench/bench_train.py speed [--steps 12]   # SmolLM2-135M: tokens/s, ms/step, peak RSS, loss
+    python bench/bench_train.py speed [--steps 12]   # SmolLM2-135M: tokens/s, ms/step, peak RSS, validation loss
     python bench/bench_train.py memory               # peak RSS: full 360M at 832 tokens, LoRA 1.7B
 
-speed: both runs train SmolLM2-135M-Instruct (the embedded model) on the same windows of the default data
-(runs/data/default, phase1: `smolthink data build recipes/data/default.yaml`), each in its own process (peak RSS
-is the process's own). The plain script is what a TRL user writes: `SFTTrainer` with its defaults (fp32 on CPU,
-gradient checkpointing, padding, fused LM-head loss over every position), 8 windows per step, the assistant mask
-as labels; a second TRL run switches on TRL's own speed options (padding_free, no gradient checkpointing).
-smolthink runs its recipe machinery with rows of 832 tokens, 4 rows per step (about the same tokens
-per step). Tokens are non-padding input tokens; the first step is a warm-up and not timed. Both report their
-training losses and the loss on the same 48 validation windows after training, the check that speed did not cost
-learning.
+speed: three runs, each in its own process (peak RSS is the process's own), one after the other in this command,
+train SmolLM2-135M-Instruct (the embedded model) on the same first 400 training windows of the default data
+(runs/data/default, phase1: `smolthink data build recipes/data/default.yaml`), copied into a build of their own so
+smolthink reads exactly the windows TRL reads, and all three learn the same objective (assistant tokens only):
+
+* plain TRL: `SFTTrainer` at its defaults (bf16 autocast where TRL's default `bf16=True` runs, gradient
+  checkpointing, padded batches, TRL 1.16's fused chunked LM-head loss); the windows' assistant masks become its labels;
+* TRL at its best CPU configuration: `padding_free`, no gradient checkpointing, bf16 autocast where the CPU has
+  bf16 matmuls (else fp32), the same fused loss (TRL 1.16 always uses it; `loss_type: nll`; Liger needs a GPU);
+* smolthink: its recipe machinery, 4 packed rows of up to 832 tokens per step.
+
+TRL's windows per step are set so that a step holds the tokens of smolthink's 4 packed rows (windows per packed row
+of these windows x 4): same steps, about the same tokens; the tokens each run trained on are printed next to its
+validation loss (48 validation windows, fp32, one at a time), the check that speed did not cost learning. Tokens are
+non-padding input tokens; the first step is a warm-up and not timed.
 
 memory: random-weight models with the real SmolLM2-360M and -1.7B shapes (the Hub is unreachable here), two
 optimizer steps of rows of 832 tokens, peak RSS of the training process (full 360M with AdamW and with Adafactor,
@@ -34,26 +40,48 @@ import yaml
 
 DATA = Path("runs/data/default")
 N_TRAIN, N_VAL = 400, 48
+ROWS, ROW_TOKENS = 4, 832  # smolthink's packed rows per step and their length
 
 
 def peak_rss_gib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
 
 
-def windows(split: str, n: int):
+def windows(split: str, n: int | None = None, data: Path = DATA):
     from datasets import load_from_disk
 
-    return load_from_disk(str(DATA / "phase1"))[split].select(range(n)).select_columns(["input_ids", "assistant_masks"])
+    part = load_from_disk(str(data / "phase1"))[split]
+    return part.select(range(min(n, len(part)) if n else len(part))).select_columns(["input_ids", "assistant_masks"])
 
 
-def val_loss(model, tokenizer) -> float:
+def same_windows(data: Path, n_train: int, out: Path) -> tuple[Path, int]:
+    """A build of the first `n_train` training and N_VAL validation windows (what every run reads), and the windows
+    per TRL step that hold the tokens of smolthink's ROWS packed rows."""
+    from datasets import DatasetDict
+
+    from smolthink.data.build import load_manifest
+    from smolthink.train.packing import pack
+
+    manifest = load_manifest(data)
+    parts = DatasetDict(train=windows("train", n_train, data), validation=windows("validation", N_VAL, data))
+    parts.save_to_disk(str(out / "phase1"))
+    phase = dict(manifest["phases"]["phase1"])
+    for split in ("train", "validation"):
+        lengths = [len(ids) for ids in parts[split]["input_ids"]]
+        phase[split] = {**phase[split], "windows": len(lengths), "max_length": max(lengths, default=0)}
+    (out / "manifest.json").write_text(json.dumps({**manifest, "phases": {"phase1": phase}}))
+    rows = len(pack(parts["train"], max(ROW_TOKENS, phase["train"]["max_length"]), 42))
+    return out, max(1, round(ROWS * len(parts["train"]) / rows))
+
+
+def val_loss(model, tokenizer, data: Path) -> float:
     """Mean loss per assistant token on the validation windows, fp32, one window at a time (no padding)."""
     import torch
 
     model = model.float().eval()
     total, count = 0.0, 0
     with torch.no_grad():
-        for row in windows("validation", N_VAL):
+        for row in windows("validation", N_VAL, data):
             ids = torch.tensor([row["input_ids"]])
             labels = torch.tensor([[t if m else -100 for t, m in zip(row["input_ids"], row["assistant_masks"])]])
             logits = model(input_ids=ids, use_cache=False).logits[0, :-1].float()
@@ -80,42 +108,50 @@ class StepTimer:
         self.callback, self.times, self.losses = CB(), [], []
 
 
-def run_trl(steps: int, tuned: bool = False) -> dict:
+def run_trl(steps: int, data: Path, batch: int, model_ref: str, tuned: bool = False) -> dict:
     import torch
     from trl import SFTConfig, SFTTrainer
 
     from smolthink.models import load_hf, resolve_model
     from smolthink.train.run import prepare_tokenizer
 
-    model, tokenizer = load_hf(resolve_model("smollm2-135m"), dtype=torch.float32)
+    model, tokenizer = load_hf(resolve_model(model_ref), dtype=torch.float32)
     tokenizer = prepare_tokenizer(tokenizer)
-    data = windows("train", N_TRAIN)
-    speed = {"padding_free": True, "gradient_checkpointing": False, "max_length": None} if tuned else {"max_length": 832}
-    args = SFTConfig(output_dir=tempfile.mkdtemp(), per_device_train_batch_size=8, max_steps=steps + 1,
-                     learning_rate=2e-4, logging_steps=1, save_strategy="no", report_to="none", bf16=False,
-                     disable_tqdm=True, seed=42,
-                     # "tuned": TRL's own speed options, padding-free batches and no activation recomputation
-                     # (TRL requires max_length=None there; the windows are ≤ 832 tokens already)
-                     **speed)
-    trainer = SFTTrainer(model=model, args=args, train_dataset=data, processing_class=tokenizer)
+    train_windows = windows("train", None, data)
+    cuda = torch.cuda.is_available()
+    if tuned:
+        # TRL's own speed options: padding-free batches (TRL requires max_length=None there; the windows fit),
+        # no activation recomputation, bf16 autocast only where the hardware has bf16 matmuls
+        bf16 = torch.cuda.is_bf16_supported() if cuda else torch.ops.mkldnn._is_mkldnn_bf16_supported()
+        options = {"padding_free": True, "gradient_checkpointing": False, "max_length": None, "bf16": bf16,
+                   "loss_type": "nll"}
+    else:
+        options = {}  # TRL's defaults: bf16=True, gradient_checkpointing=True, padding, max_length 1024
+    args = SFTConfig(output_dir=tempfile.mkdtemp(), per_device_train_batch_size=batch, max_steps=steps + 1,
+                     learning_rate=2e-4, lr_scheduler_type="linear", logging_steps=1, save_strategy="no",
+                     report_to="none", disable_tqdm=True, seed=42, use_cpu=not cuda, **options)
+    # pre-tokenized windows: TRL folds their assistant_masks into the labels (smolthink's objective: assistant tokens)
+    trainer = SFTTrainer(model=model, args=args, train_dataset=train_windows, processing_class=tokenizer)
     timer = StepTimer()
     trainer.add_callback(timer.callback)
     tokens = []
     collate = trainer.data_collator
 
-    def counting(batch):
-        out = collate(batch)
-        tokens.append(sum(len(b["input_ids"]) for b in batch))
+    def counting(batch_rows):
+        out = collate(batch_rows)
+        tokens.append(sum(len(b["input_ids"]) for b in batch_rows))
         return out
 
     trainer.data_collator = counting
     trainer.train()
     elapsed = timer.times[-1] - timer.times[0]
-    return {"run": "TRL padding-free" if tuned else "plain TRL", "ms_per_step": 1000 * elapsed / steps, "tokens_per_s": sum(tokens[1:steps + 1]) / elapsed,
-            "losses": timer.losses, "val_loss": val_loss(trainer.model, tokenizer), "peak_rss_gib": peak_rss_gib()}
+    return {"run": "TRL, best CPU options" if tuned else "TRL defaults", "ms_per_step": 1000 * elapsed / steps,
+            "tokens_per_s": sum(tokens[1:steps + 1]) / elapsed, "tokens_trained": sum(tokens[:steps + 1]),
+            "windows_per_step": batch, "options": {k: v for k, v in options.items()}, "losses": timer.losses,
+            "val_loss": val_loss(trainer.model, tokenizer, data), "peak_rss_gib": peak_rss_gib()}
 
 
-def run_smolthink(steps: int, model: str = "smollm2-135m", method: str = "full", rows: int = 4,
+def run_smolthink(steps: int, model: str = "smollm2-135m", method: str = "full", rows: int = ROWS,
                   data: Path = DATA, measure_val: bool = True, optim: str = "adamw_torch_fused") -> dict:
     from io import StringIO
 
@@ -139,13 +175,14 @@ def run_smolthink(steps: int, model: str = "smollm2-135m", method: str = "full",
     logged = [m for m in metrics if "loss" in m]
     # elapsed_s is measured from the start of training; step 1 (warm-up) is excluded
     elapsed = logged[-1]["elapsed_s"] - logged[0]["elapsed_s"]
-    tokens = logged[-1]["tokens_per_s"] * logged[-1]["elapsed_s"] - logged[0]["tokens_per_s"] * logged[0]["elapsed_s"]
+    total = logged[-1]["tokens_per_s"] * logged[-1]["elapsed_s"]
+    tokens = total - logged[0]["tokens_per_s"] * logged[0]["elapsed_s"]
     result = {"run": f"smolthink train ({method})", "ms_per_step": 1000 * elapsed / steps, "tokens_per_s": tokens / elapsed,
-              "losses": [m["loss"] for m in logged], "peak_rss_gib": peak_rss_gib(),
+              "tokens_trained": round(total), "losses": [m["loss"] for m in logged], "peak_rss_gib": peak_rss_gib(),
               "wall_s": time.perf_counter() - t0}
     if measure_val:
         trained, tokenizer = load_hf(resolve_model(str(out)))
-        result["val_loss"] = val_loss(trained, tokenizer)
+        result["val_loss"] = val_loss(trained, tokenizer, data)
     return result
 
 
@@ -171,9 +208,9 @@ def random_model(shape: str) -> Path:
 
 def child(args: argparse.Namespace) -> None:
     if args.child in ("trl", "trl-tuned"):
-        result = run_trl(args.steps, tuned=args.child == "trl-tuned")
+        result = run_trl(args.steps, Path(args.data), args.batch, args.model, tuned=args.child == "trl-tuned")
     elif args.child == "smolthink":
-        result = run_smolthink(args.steps)
+        result = run_smolthink(args.steps, model=args.model, data=Path(args.data))
     elif args.child.startswith("make-"):
         result = {"path": str(random_model(args.child[len("make-"):]))}
     else:
@@ -196,9 +233,13 @@ def spawn(name: str, steps: int, *extra: str) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("what", nargs="?", choices=["speed", "memory"], default="speed")
-    parser.add_argument("--steps", type=int, default=12)
+    parser.add_argument("--steps", type=int, default=12, help="timed steps per run (after one warm-up step)")
+    parser.add_argument("--windows", type=int, default=N_TRAIN, help="training windows every run draws from")
+    parser.add_argument("--data", default=str(DATA), help="a built data directory with a phase1 (speed)")
+    parser.add_argument("--model", default="smollm2-135m", help="the model to train (speed)")
+    parser.add_argument("--json", help="also write the results here")
     parser.add_argument("--child", help=argparse.SUPPRESS)
-    parser.add_argument("--model", help=argparse.SUPPRESS)
+    parser.add_argument("--batch", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         return child(args)
@@ -206,24 +247,36 @@ def main() -> None:
 
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs")
     if args.what == "speed":
-        if not (DATA / "phase1").is_dir():
-            sys.exit(f"{DATA} is missing: smolthink data build recipes/data/default.yaml")
-        trl, tuned, smol = spawn("trl", args.steps), spawn("trl-tuned", args.steps), spawn("smolthink", args.steps)
+        if not (Path(args.data) / "phase1").is_dir():
+            sys.exit(f"{args.data} is missing: smolthink data build recipes/data/default.yaml")
+        data, batch = same_windows(Path(args.data), args.windows, Path(tempfile.mkdtemp()) / "bench-data")
+        common = ("--data", str(data), "--model", args.model, "--batch", str(batch))
+        trl = spawn("trl", args.steps, *common)
+        tuned = spawn("trl-tuned", args.steps, *common)
+        smol = spawn("smolthink", args.steps, *common)
+        print(f"same {args.windows} training windows; {args.steps + 1} steps each; TRL {batch} windows per step, "
+              f"smolthink {ROWS} packed rows of <= {ROW_TOKENS} tokens")
+        print(f"{'run':24s} {'ms/step':>8s} {'tok/s':>8s} {'peak RSS':>9s} {'tokens':>8s} {'val loss':>9s}")
         for r in (trl, tuned, smol):
-            tail = sum(r["losses"][-4:]) / len(r["losses"][-4:])
-            print(f"{r['run']:24s} {r['ms_per_step']:8.0f} ms/step {r['tokens_per_s']:7.1f} tok/s "
-                  f"peak RSS {r['peak_rss_gib']:.2f} GiB  mean loss of last 4 steps {tail:.4f}  "
-                  f"validation loss after {args.steps + 1} steps {r['val_loss']:.4f}")
+            print(f"{r['run']:24s} {r['ms_per_step']:8.0f} {r['tokens_per_s']:8.1f} {r['peak_rss_gib']:7.2f} G "
+                  f"{r['tokens_trained']:8,d} {r['val_loss']:9.4f}")
         for base in (trl, tuned):
-            print(f"vs {base['run']}: {smol['tokens_per_s'] / base['tokens_per_s']:.2f}x tokens/s, "
-                  f"validation loss ratio {smol['val_loss'] / base['val_loss']:.4f}")
-        print(json.dumps({"trl": trl, "trl_tuned": tuned, "smolthink": smol}))
+            print(f"smolthink vs {base['run']}: {smol['tokens_per_s'] / base['tokens_per_s']:.2f}x tokens/s, "
+                  f"{smol['peak_rss_gib'] / base['peak_rss_gib']:.2f}x peak RSS, validation loss "
+                  f"{smol['val_loss']:.4f} vs {base['val_loss']:.4f} after {smol['tokens_trained']:,} vs "
+                  f"{base['tokens_trained']:,} tokens")
+        results = {"torch": torch.__version__, "threads": torch.get_num_threads(), "steps": args.steps,
+                   "windows": args.windows, "trl": trl, "trl_tuned": tuned, "smolthink": smol}
     else:
+        results = {}
         for name in ("360m-full-adamw_torch_fused", "360m-full-adafactor", "1.7b-lora-adamw_torch_fused"):
             model = spawn("make-" + name.split("-")[0], 0)["path"]
-            r = spawn(name, 2, "--model", model)
+            r = results[name] = spawn(name, 2, "--model", model)
             print(f"{r['run']:32s} peak RSS {r['peak_rss_gib']:.2f} GiB, {r['ms_per_step'] / 1000:.1f} s/step "
                   f"({r['tokens_per_s']:.0f} tok/s)")
+    print(json.dumps(results))
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
 
 
 if __name__ == "__main__":
