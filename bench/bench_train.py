@@ -82,8 +82,9 @@ def val_loss(model, tokenizer, data: Path) -> float:
     total, count = 0.0, 0
     with torch.no_grad():
         for row in windows("validation", N_VAL, data):
-            ids = torch.tensor([row["input_ids"]])
-            labels = torch.tensor([[t if m else -100 for t, m in zip(row["input_ids"], row["assistant_masks"])]])
+            ids = torch.tensor([row["input_ids"]], device=model.device)
+            labels = torch.tensor([[t if m else -100 for t, m in zip(row["input_ids"], row["assistant_masks"])]],
+                                  device=model.device)
             logits = model(input_ids=ids, use_cache=False).logits[0, :-1].float()
             target = labels[0, 1:]
             total += torch.nn.functional.cross_entropy(logits, target, ignore_index=-100, reduction="sum").item()
@@ -108,7 +109,7 @@ class StepTimer:
         self.callback, self.times, self.losses = CB(), [], []
 
 
-def run_trl(steps: int, data: Path, batch: int, model_ref: str, tuned: bool = False) -> dict:
+def run_trl(steps: int, data: Path, batch: int, model_ref: str, tuned: bool = False, measure_val: bool = True) -> dict:
     import torch
     from trl import SFTConfig, SFTTrainer
 
@@ -147,8 +148,8 @@ def run_trl(steps: int, data: Path, batch: int, model_ref: str, tuned: bool = Fa
     elapsed = timer.times[-1] - timer.times[0]
     return {"run": "TRL, best CPU options" if tuned else "TRL defaults", "ms_per_step": 1000 * elapsed / steps,
             "tokens_per_s": sum(tokens[1:steps + 1]) / elapsed, "tokens_trained": sum(tokens[:steps + 1]),
-            "windows_per_step": batch, "options": {k: v for k, v in options.items()}, "losses": timer.losses,
-            "val_loss": val_loss(trainer.model, tokenizer, data), "peak_rss_gib": peak_rss_gib()}
+            "windows_per_step": batch, "options": options, "losses": timer.losses, "peak_rss_gib": peak_rss_gib(),
+            **({"val_loss": val_loss(trainer.model, tokenizer, data)} if measure_val else {})}
 
 
 def run_smolthink(steps: int, model: str = "smollm2-135m", method: str = "full", rows: int = ROWS,
@@ -186,22 +187,32 @@ def run_smolthink(steps: int, model: str = "smollm2-135m", method: str = "full",
     return result
 
 
+# SmolLM2's shapes (the 135M is the embedded model; the others train as random weights, the Hub being unreachable)
+SHAPES = {"135m": dict(hidden_size=576, intermediate_size=1536, num_hidden_layers=30, num_attention_heads=9,
+                       num_key_value_heads=3),
+          "360m": dict(hidden_size=960, intermediate_size=2560, num_hidden_layers=32, num_attention_heads=15,
+                       num_key_value_heads=5),
+          "1.7b": dict(hidden_size=2048, intermediate_size=8192, num_hidden_layers=24, num_attention_heads=32,
+                       num_key_value_heads=32)}
+
+
+def llama_config(shape: str):
+    from transformers import LlamaConfig
+
+    return LlamaConfig(vocab_size=49152, max_position_embeddings=8192, tie_word_embeddings=True, bos_token_id=1,
+                       eos_token_id=2, pad_token_id=2, rms_norm_eps=1e-5, rope_theta=100000, **SHAPES[shape])
+
+
 def random_model(shape: str) -> Path:
     """A random-weight SmolLM2 of the given size with the real tokenizer, as a transformers directory."""
     import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
+    from transformers import LlamaForCausalLM
 
     from smolthink.data.build import load_tokenizer
 
-    dims = {"360m": dict(hidden_size=960, intermediate_size=2560, num_hidden_layers=32, num_attention_heads=15,
-                         num_key_value_heads=5),
-            "1.7b": dict(hidden_size=2048, intermediate_size=8192, num_hidden_layers=24, num_attention_heads=32,
-                         num_key_value_heads=32)}[shape]
-    config = LlamaConfig(vocab_size=49152, max_position_embeddings=8192, tie_word_embeddings=True, bos_token_id=1,
-                         eos_token_id=2, pad_token_id=2, rms_norm_eps=1e-5, rope_theta=100000, **dims)
     out = Path(tempfile.mkdtemp()) / f"smollm2-{shape}-random"
     torch.manual_seed(0)
-    LlamaForCausalLM(config).save_pretrained(out)
+    LlamaForCausalLM(llama_config(shape)).save_pretrained(out)
     load_tokenizer("smollm2-135m").save_pretrained(out)
     return out
 
