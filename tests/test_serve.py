@@ -16,8 +16,9 @@ import openai
 import pytest
 import uvicorn
 
-from smolthink.chat.backends import GenerationConfig, GenerationStats, load_backend
+from smolthink.chat.backends import BatchedLlamaBackend, GenerationConfig, GenerationStats, load_backend
 from smolthink.formats import CONTROL_TOKENS
+from smolthink.models import embedded_f16_gguf
 from smolthink.serve import create_app
 
 KEY = "test-key"
@@ -41,6 +42,7 @@ class ScriptedBackend:
     name = "scripted"
     template = None
     special_tokens = CONTROL_TOKENS
+    supports_grammar = True  # takes the grammar (recorded in `gens`), does not follow it
 
     def __init__(self, delay_s: float = 0.0, *, repeat: int = 1, n_ctx: int = 4096):
         self.prompts: list[str] = []
@@ -493,3 +495,112 @@ def test_naming_a_tool_that_was_not_offered_is_a_400(scripted, fields, param):
     r = httpx.post(url + "/v1/chat/completions", json=body)
     assert r.status_code == 400 and r.json()["error"]["param"] == param, r.text
     assert "get_" in r.json()["error"]["message"]
+
+
+# ------------------------------------------------------------------------------------- constrained decoding
+
+TIME = {
+    "type": "function",
+    "function": {
+        "name": "get_time",
+        "description": "The time in a timezone.",
+        "parameters": {"type": "object", "properties": {
+            "tz": {"type": "string", "enum": ["UTC", "CET", "PST"]}, "hours24": {"type": "boolean"},
+            "offset": {"type": "integer"}}, "required": ["tz", "hours24"]},
+    },
+}
+ANSWER_SCHEMA = {"type": "object", "properties": {"city": {"type": "string"}, "celsius": {"type": "integer"}},
+                 "required": ["city", "celsius"]}
+
+
+def _grammar(url: str, backend: ScriptedBackend, **fields) -> str | None:
+    r = httpx.post(url + "/v1/chat/completions", timeout=60, json={"messages": [{"role": "user", "content": "hi"}],
+                                                                    **fields})
+    assert r.status_code == 200, r.text
+    return backend.gens[-1].grammar
+
+
+def test_tool_choice_and_response_format_become_grammars(scripted):
+    url, backend = scripted
+    assert _grammar(url, backend, tools=[WEATHER, TIME]) is None  # auto: the model decides
+    assert _grammar(url, backend, tools=[WEATHER, TIME], tool_choice="none") is None
+    required = _grammar(url, backend, tools=[WEATHER, TIME], tool_choice="required")
+    assert '"\\"get_weather\\""' in required and '"\\"get_time\\""' in required and '"\\"PST\\""' in required
+    assert required.splitlines()[0].endswith('"<tool_call>\\n" smolthink-value "\\n</tool_call>"')  # one call
+    several = _grammar(url, backend, tools=[WEATHER, TIME], tool_choice="required", parallel_tool_calls=True)
+    assert ")*" in several.splitlines()[0]
+    named = _grammar(url, backend, tools=[WEATHER, TIME], tool_choice={"type": "function", "function": {"name": "get_time"}})
+    assert "get_time" in named and "get_weather" not in named
+    thinking = _grammar(url, backend, tools=[WEATHER], tool_choice="required",
+                        chat_template_kwargs={"enable_thinking": True})
+    assert thinking.startswith('root ::= smolthink-think "</think>"')
+    fmt = _grammar(url, backend, response_format={"type": "json_schema", "json_schema": {
+        "name": "answer", "schema": ANSWER_SCHEMA}})
+    assert "celsius" in fmt and "tool_call" not in fmt
+    assert "object" in _grammar(url, backend, response_format={"type": "json_object"})
+
+
+def test_constrained_requests_need_a_backend_with_grammars(tiny_url):
+    r = httpx.post(tiny_url + "/v1/chat/completions", headers={"Authorization": f"Bearer {KEY}"}, json={
+        "messages": [{"role": "user", "content": "hi"}], "tools": [WEATHER], "tool_choice": "required"})
+    assert r.status_code == 400 and "--backend llama" in r.json()["error"]["message"], r.text
+
+
+@pytest.fixture(scope="module")
+def untuned_url() -> Iterator[str]:
+    """The embedded SmolLM2-135M, never tuned to call tools, served by llama.cpp's batched engine (one thread:
+    two threads on a busy two-core machine wait on each other at every step)."""
+    backend = BatchedLlamaBackend(embedded_f16_gguf(), n_ctx=2048, parallel=2, n_threads=1, thinks=False)
+    with serving(create_app(backend, model_name="smollm2-135m")) as url:
+        yield url
+
+
+def _validates(call, tools) -> dict:
+    from jsonschema import validate
+
+    (tool,) = [t for t in tools if t["function"]["name"] == call.function.name]
+    arguments = json.loads(call.function.arguments)
+    validate(arguments, tool["function"]["parameters"])
+    return arguments
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("question", ["What's the weather in Paris?", "What time is it in Berlin?", "Hello!"])
+def test_required_tool_choice_makes_even_the_untuned_model_call_validly(untuned_url, question):
+    c = client(untuned_url).with_options(timeout=300)
+    tools = [WEATHER, TIME]
+    out = c.chat.completions.create(model="m", messages=[{"role": "user", "content": question}], tools=tools,
+                                    tool_choice="required", max_tokens=200)
+    choice = out.choices[0]
+    assert choice.finish_reason == "tool_calls" and len(choice.message.tool_calls) == 1
+    _validates(choice.message.tool_calls[0], tools)
+    named = c.chat.completions.create(model="m", messages=[{"role": "user", "content": question}], tools=tools,
+                                      tool_choice={"type": "function", "function": {"name": "get_time"}},
+                                      max_tokens=200)
+    (call,) = named.choices[0].message.tool_calls
+    assert call.function.name == "get_time" and _validates(call, tools)["tz"] in ("UTC", "CET", "PST")
+    chunks = list(c.chat.completions.create(model="m", messages=[{"role": "user", "content": question}],
+                                            tools=tools, tool_choice="required", max_tokens=200, stream=True))
+    streamed = [tc for ch in chunks for tc in (ch.choices[0].delta.tool_calls or [])]
+    assert streamed[0].function.name == choice.message.tool_calls[0].function.name  # greedy: the same call
+    assert "".join(tc.function.arguments for tc in streamed) == choice.message.tool_calls[0].function.arguments
+    assert chunks[-1].choices[0].finish_reason == "tool_calls"
+
+
+@pytest.mark.slow
+def test_response_format_json_schema_is_enforced(untuned_url):
+    from jsonschema import validate
+
+    out = client(untuned_url).with_options(timeout=300).chat.completions.create(
+        model="m", messages=[{"role": "user", "content": "How warm is it in Rome?"}], max_tokens=200,
+        response_format={"type": "json_schema", "json_schema": {"name": "answer", "schema": ANSWER_SCHEMA}})
+    validate(json.loads(out.choices[0].message.content), ANSWER_SCHEMA)
+    assert out.choices[0].finish_reason == "stop"
+
+
+@pytest.mark.slow
+def test_untuned_model_answers_in_content_by_default(untuned_url):
+    """The BFCL-harness failure: plain requests, no max_tokens, used to come back content null."""
+    out = client(untuned_url).with_options(timeout=300).chat.completions.create(
+        model="m", messages=[{"role": "user", "content": "What is the capital of France?"}])
+    assert out.choices[0].message.content and extra(out.choices[0].message, "reasoning_content") is None

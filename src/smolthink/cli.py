@@ -42,6 +42,8 @@ class _Commands(TyperGroup):
 
 
 def _explain(e: Exception) -> None:
+    from rich.markup import escape
+
     from smolthink.errors import UserError
 
     expected = (UserError, ValueError, FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError,
@@ -51,7 +53,7 @@ def _explain(e: Exception) -> None:
     if isinstance(e, ModuleNotFoundError) and e.name:
         _fail(f"the Python package {e.name.split('.')[0]!r} is missing ({e}); in a checkout run `make setup`, "
               "or install the extra that needs it: pip install 'smolthink[serve,data,train,eval]'")
-    err.print(f"[bold red]error:[/] unexpected {type(e).__name__}: {e}")
+    err.print(f"[bold red]error:[/] unexpected {type(e).__name__}: {escape(str(e))}")
     err.print("[dim]this is a bug in smolthink; run the command again with --debug (smolthink --debug …) "
               "to see the traceback, and please report it[/]")
     raise typer.Exit(1)
@@ -91,7 +93,13 @@ CtxOpt = Annotated[Optional[int], typer.Option("--ctx-size", "-c", help="Context
 
 
 def _fail(message: str) -> None:
-    err.print(f"[bold red]error:[/] {message}")
+    """`error: <message>` on stderr, exit 2. The message is plain text: `messages[i]` must not read as markup."""
+    from rich.markup import escape
+
+    from smolthink.train.dist import is_main, rank, world_size
+
+    where = f"[rank {rank()}] " if world_size() > 1 and not is_main() else ""  # under a launcher, once per rank
+    err.print(f"[bold red]error:[/] {escape(where + message)}")
     raise typer.Exit(2)
 
 
@@ -318,6 +326,7 @@ def serve(
     max_tokens_cap: Annotated[Optional[int], typer.Option("--max-tokens-cap", help="Upper bound on max_tokens per request (default: none beyond the context window).", min=1)] = None,
     ctx_size: CtxOpt = None,
     think: Annotated[Optional[bool], typer.Option("--think/--no-think", help="Think by default (a request's enable_thinking or reasoning_effort still decides). Default: only models trained to think.", show_default=False)] = None,
+    parallel: Annotated[int, typer.Option("--parallel", "-np", help="Requests decoded together (llama.cpp backend; each gets the whole context window).", min=1)] = 1,
 ) -> None:
     """Serve a model over an OpenAI-compatible HTTP API (/v1/chat/completions, /v1/models, /health)."""
     from smolthink.serve import serve_command
@@ -326,7 +335,7 @@ def serve(
         _fail("SMOLTHINK_API_KEY is set but empty: set it to the key clients must send, or unset it to serve "
               "without authentication")
     serve_command(model, backend, host=host, port=port, api_key=api_key, max_tokens_cap=max_tokens_cap,
-                  ctx_size=ctx_size, think=think, console=console)
+                  ctx_size=ctx_size, think=think, parallel=parallel, console=console)
 
 
 @app.command()
@@ -347,15 +356,19 @@ def train(
     except Interrupted as e:
         err.print(f"[yellow]{e}[/]")
         raise typer.Exit(130)
-    console.print(f"chat with it: smolthink chat --model {folder}")
+    from smolthink.train.dist import is_main
+
+    if is_main():  # under a launcher every rank returns here
+        console.print(f"chat with it: smolthink chat --model {folder}")
 
 
 @app.command("eval")
 def eval_(
-    model: ModelOpt = None,
-    baseline: Annotated[Optional[str], typer.Option("--baseline", help="A second model to compare against (same suites, same prompts).")] = None,
+    model: Annotated[Optional[list[str]], typer.Option("--model", "-m", help="Model reference (see `smolthink chat --help`; default smollm2-135m). Repeat it for several runs of one recipe (e.g. seeds): the report shows mean ± sd across them.")] = None,
+    baseline: Annotated[Optional[str], typer.Option("--baseline", help="A second model to compare against (same suites, same prompts), with a paired significance test per category.")] = None,
     suite: Annotated[str, typer.Option("--suite", help="default (all) | bfcl | reasoning | compliance")] = "default",
-    limit: Annotated[Optional[int], typer.Option("--limit", help="Cases per category.", min=1)] = None,
+    split: Annotated[str, typer.Option("--split", help="dev | test | all. Make data, template and recipe decisions on dev only; report test.")] = "test",
+    limit: Annotated[Optional[int], typer.Option("--limit", help="The first N cases per category of the split (quick runs; the report marks the categories it cut).", min=1)] = None,
     categories: Annotated[Optional[str], typer.Option("--categories", help="BFCL categories, comma-separated (default: simple_python,multiple,parallel,parallel_multiple,irrelevance).")] = None,
     tasks: Annotated[Optional[str], typer.Option("--tasks", help="Reasoning tasks, comma-separated: gym/<task> or synthetic/<task> (default: the easy gym tasks and every synthetic task).")] = None,
     out: Annotated[Path, typer.Option("--out", "-o", help="Run directory: generations cache, results.json, report.md, report.html.")] = Path("runs/eval"),
@@ -363,25 +376,29 @@ def eval_(
     think: ThinkOpt = True,
     batch_size: Annotated[int, typer.Option("--batch-size", help="Prompts per batch (transformers backend).", min=1)] = 8,
 ) -> None:
-    """Evaluate tool calling (BFCL), verified reasoning and think compliance; compare with a baseline; write a report."""
+    """Evaluate tool calling (BFCL), verified reasoning and think compliance; compare with a baseline; write a report.
+
+    Every accuracy comes with its n and a 95 % interval; a difference from the baseline with a paired test's p-value.
+    Cases are split into dev (a third) and test: decide on dev, report on test."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-    from smolthink.eval.report import summary_table, write_report
-    from smolthink.eval.runner import EvalOptions, evaluate_model, load_cases
+    from smolthink.eval.report import combine, summary_table, write_report
+    from smolthink.eval.runner import EvalOptions, cut_by_limit, evaluate_model, load_cases
 
-    options = EvalOptions(suite=suite, limit=limit, enable_thinking=think, batch_size=batch_size,
+    options = EvalOptions(suite=suite, split=split, limit=limit, enable_thinking=think, batch_size=batch_size,
                           bfcl_categories=[c.strip() for c in categories.split(",") if c.strip()] if categories else None,
                           reasoning_tasks=[t.strip() for t in tasks.split(",") if t.strip()] if tasks else None)
     cases = load_cases(options)
-    results = {"settings": {"suite": suite, "limit": limit, "think": think, "cases": len(cases)}}
+    settings = {"suite": suite, "split": split, "limit": limit, "think": think, "cases": len(cases)}
     columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn()]
-    for role, ref in (("model", model), ("baseline", baseline)):
-        if role == "baseline" and baseline is None:
-            continue
+    evaluated: list[dict] = []
+    for role, ref in [("model", m) for m in (list(dict.fromkeys(model)) if model else [None])] + ([("baseline", baseline)] if baseline else []):
         with Progress(*columns, console=err) as bar:
             task = bar.add_task(f"{role}: {ref or 'smollm2-135m'}", total=len(cases))
-            results[role] = evaluate_model(ref, backend, cases, out, options, progress=lambda done, total: bar.update(task, completed=done),
-                                           status=lambda msg: err.print(f"[dim]{msg}[/]"))
+            evaluated.append(evaluate_model(ref, backend, cases, out, options, progress=lambda done, total: bar.update(task, completed=done),
+                                            status=lambda msg: err.print(f"[dim]{msg}[/]")))
+    runs, base = (evaluated[:-1], evaluated[-1]) if baseline else (evaluated, None)
+    results = combine(settings, runs, base, cut_by_limit(options, cases))
     paths = write_report(results, out)
     console.print(summary_table(results))
     console.print(f"report: {paths['html']} (also {paths['markdown'].name}, {paths['results'].name})")

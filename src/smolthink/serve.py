@@ -399,6 +399,62 @@ def prompt_bounds(backend: Any) -> Callable[[str], None]:
     return check
 
 
+# ------------------------------------------------------------------------------------ constrained decoding
+
+# Text that does not contain "</think>": each alternative reads one character, or a proper prefix of the tag
+# followed by a character that breaks it (never "<", which could start the tag again).
+_THINK_RULE = ('smolthink-think ::= ( [^<] | "<" [^/<] | "</" [^t<] | "</t" [^h<] | "</th" [^i<] | "</thi" [^n<] '
+               '| "</thin" [^k<] | "</think" [^><] )*')
+
+
+def reply_grammar(req: ChatRequest, tools: list[dict[str, Any]] | None, prefix: str) -> str | None:
+    """The GBNF grammar that enforces the request, the way llama-server and vLLM do: tool_choice "required" or a
+    named function makes the reply a tool call whose arguments match that function's JSON schema (one call, or one
+    or more when parallel_tool_calls is true); response_format json_object / json_schema makes the answer such a
+    JSON value. None: nothing to enforce ("auto": the model decides, and `Reply` catches what does not parse).
+    The grammar covers the whole generation after `prefix`, so a thinking reply reasons freely first."""
+    choice = req.tool_choice
+    if tools and (choice == "required" or isinstance(choice, NamedToolChoice)):
+        named = [t for t in tools if not isinstance(choice, NamedToolChoice) or t["function"]["name"] == choice.function.name]
+        calls = [{"type": "object", "required": ["name", "arguments"], "properties": {
+            "name": {"const": t["function"]["name"]},
+            "arguments": t["function"].get("parameters") or {"type": "object", "properties": {}}}} for t in named]
+        body = _json_rules(calls[0] if len(calls) == 1 else {"oneOf": calls}, ["name", "arguments"], "tools")
+        one = f'"{_gbnf(CALL_OPEN)}\\n" smolthink-value "\\n{_gbnf(CALL_CLOSE)}"'
+        # One call unless the request allows more (llama-server's default too): a forced untuned model that may
+        # add calls repeats the first one until the window is full.
+        parallel = req.parallel_tool_calls is True and not isinstance(choice, NamedToolChoice)
+        answer = f"{one} ( \"\\n\" {one} )*" if parallel else one
+    elif req.response_format is not None and req.response_format.type != "text":
+        fmt = req.response_format
+        schema = fmt.json_schema.schema_ if fmt.type == "json_schema" and fmt.json_schema else {}
+        body = _json_rules(schema or {"type": "object"}, None, "response_format.json_schema.schema")
+        answer = "smolthink-value"
+    else:
+        return None
+    if prefix.rstrip().endswith("<think>"):  # reasoning first, then the constrained answer
+        return f'root ::= smolthink-think "</think>" [ \\n]* {answer}\n{_THINK_RULE}\n{body}'
+    return f"root ::= {answer}\n{body}"
+
+
+def _gbnf(text: str) -> str:
+    return text.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def _json_rules(schema: dict[str, Any], order: list[str] | None, param: str) -> str:
+    """llama.cpp's JSON-schema → GBNF converter (the one llama-server uses), its root renamed smolthink-value."""
+    try:
+        from llama_cpp.llama_grammar import json_schema_to_gbnf
+    except ImportError as e:
+        raise APIError(400, f"constrained decoding needs llama-cpp-python, which is not installed ({e})",
+                       param=param) from None
+    try:
+        rules = json_schema_to_gbnf(json.dumps(schema), order)
+    except Exception as e:  # the converter raises plain exceptions for schema features it does not know
+        raise APIError(400, f"{param}: cannot enforce this JSON schema: {type(e).__name__}: {e}", param=param) from None
+    return re.sub(r"^root ::=", "smolthink-value ::=", rules, flags=re.MULTILINE)
+
+
 # ---------------------------------------------------------------------------------------------- generation
 
 
@@ -421,26 +477,33 @@ async def cancel_on_disconnect(request: Request) -> AsyncIterator[threading.Even
 
 
 class Generator:
-    """Serializes generations on one backend (FIFO) and streams their text back to async code.
+    """Runs generations on one backend, at most `backend.parallel` at a time (1: FIFO, one after another), and
+    streams their text back to async code.
 
     Each generation gets a `cancel` event: set (by a disconnect, or when the request's task is cancelled), the
-    backend stops within a token. The lock is released when the worker thread ends, never before, so there is
-    never more than one generation on the model.
+    backend stops within a token. A slot is released when its worker thread ends, never before, so there are
+    never more generations on the model than it can take. `BatchedLlamaBackend` decodes its `parallel`
+    requests together; other backends are not thread-safe and get one slot.
     """
 
     def __init__(self, backend: Any):
+        from concurrent.futures import ThreadPoolExecutor
+
         self.backend = backend
-        self.lock = asyncio.Lock()
+        slots = getattr(backend, "parallel", 1)
+        self.lock = asyncio.Semaphore(slots)
+        # Own threads: the default executor has min(32, cores + 4) of them, fewer than 16 parallel requests.
+        self.pool = ThreadPoolExecutor(max_workers=slots, thread_name_prefix="generation")
 
     async def _run(self, work: Callable[[], Any]) -> asyncio.Future:
-        """Waits for the model, then starts `work` in a worker thread that holds it until the thread ends."""
+        """Waits for a slot, then starts `work` in a worker thread that holds it until the thread ends."""
         await self.lock.acquire()
         try:
-            future = asyncio.get_running_loop().run_in_executor(None, work)
+            future = asyncio.get_running_loop().run_in_executor(self.pool, work)
         except BaseException:
             self.lock.release()
             raise
-        future.add_done_callback(lambda _: self.lock.release())  # the thread, not the request, holds the lock
+        future.add_done_callback(lambda _: self.lock.release())  # the thread, not the request, holds the slot
         return future
 
     async def complete(self, prompt: str, gen: GenerationConfig,
@@ -640,6 +703,11 @@ def create_app(
             seed=req.seed if req.seed is not None else 0,
             stop=[s for s in stop if s],  # "" would stop before the first token in llama.cpp, and means nothing
         )
+        gen.grammar = reply_grammar(req, tools, generation_prefix(prompt))
+        if gen.grammar and not getattr(backend, "supports_grammar", False):
+            raise APIError(400, f"this request needs constrained decoding (tool_choice {req.tool_choice!r} or "
+                           "response_format), which the {backend.name} backend does not have: serve with "
+                           "--backend llama", param="tool_choice" if req.tool_choice else "response_format")
         offered = {t["function"]["name"] for t in tools} if tools else None
         job = Job(prompt, gen, offered, req.parallel_tool_calls is not False,
                   {"id": _completion_id(), "created": int(time.time()), "model": req.model or model_name})
@@ -681,6 +749,7 @@ class Reply:
         self.reasoning = ""
         self.call: str | None = None  # the payload of the open <tool_call> block
         self.calls = 0
+        self.seen: set[str] = set()  # calls already returned, as canonical JSON
 
     def feed(self, text: str) -> list[dict[str, Any]]:
         return self._route(self.splitter.feed(text))
@@ -734,9 +803,14 @@ class Reply:
         out: list[dict[str, Any]] = []
         for call in parsed.tool_calls:
             fn = call["function"]
+            key = json.dumps(fn, sort_keys=True)
+            if key in self.seen:  # small models repeat themselves; running a call twice never helps
+                out.append({"warnings": [f"dropped a repeated call to {fn['name']!r} with the same arguments"]})
+                continue
             if self.calls and not self.parallel:
                 out.append({"warnings": [f"parallel_tool_calls is false: dropped the extra call to {fn['name']!r}"]})
                 continue
+            self.seen.add(key)
             index, self.calls = self.calls, self.calls + 1
             out.append({"tool_calls": [{"index": index, "id": _call_id(), "type": "function",
                                         "function": {"name": fn["name"], "arguments": ""}}]})
@@ -841,6 +915,7 @@ def serve_command(
     max_body_bytes: int = 1_000_000,
     ctx_size: int | None = None,
     think: bool | None = None,
+    parallel: int = 1,
     console: Any = None,
 ) -> None:
     """Load the model and serve it until interrupted (what `smolthink serve` runs). `ctx_size` None: the
@@ -852,14 +927,17 @@ def serve_command(
 
     console = console or Console()
     check_api_key(api_key)  # before the model loads: a bad key should not cost that wait
-    loaded = load_backend(model, backend, n_ctx=ctx_size)
+    # llama.cpp always serves through the batched engine, even one request at a time: its sampler applies a
+    # grammar cheaply (tool_choice, response_format), which Llama.create_completion does not.
+    loaded = load_backend(model, backend, n_ctx=ctx_size, parallel=parallel)
     if think is not None:
         loaded.thinks = think
     name = model or "smollm2-135m"
     app = create_app(loaded, model_name=name, api_key=api_key, max_tokens_cap=max_tokens_cap,
                      max_body_bytes=max_body_bytes)
     shown = f"[{host}]" if ":" in host else host
-    console.print(f"Serving [bold]{name}[/] ({loaded.name}, {loaded.n_ctx}-token context, thinking "
+    console.print(f"Serving [bold]{name}[/] ({loaded.name}, {loaded.n_ctx}-token context, "
+                  f"{getattr(loaded, 'parallel', 1)} at a time, thinking "
                   f"{'on' if loaded.thinks else 'off'} by default) at [bold]http://{shown}:{port}/v1[/]"
                   + ("  (API key required)" if api_key else ""))
     uvicorn.run(app, host=host, port=port, log_level="info")

@@ -16,9 +16,15 @@ client goes away, so the model is free for the next request).
 
 from __future__ import annotations
 
+import codecs
+import collections
+import ctypes
 import os
+import queue
 import threading
 import time
+
+import numpy as np
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -40,6 +46,7 @@ class GenerationConfig:
     top_p: float = 1.0
     seed: int = 0
     stop: list[str] = field(default_factory=list)
+    grammar: str | None = None  # GBNF (llama.cpp's grammar format) the whole output must match; see supports_grammar
 
 
 @dataclass
@@ -70,6 +77,7 @@ def default_threads() -> int:
 
 class LlamaCppBackend:
     name = "llama"
+    supports_grammar = True  # constrained decoding: llama.cpp's grammar sampler
 
     def __init__(self, gguf_path: str | os.PathLike, *, n_ctx: int | None = None, n_threads: int | None = None,
                  thinks: bool = True):
@@ -110,6 +118,11 @@ class LlamaCppBackend:
         tokens = self.llm.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
         check_context(len(tokens), self.n_ctx)
         stats = self.stats = GenerationStats(prompt_tokens=len(tokens))
+        grammar = None
+        if gen.grammar:
+            from llama_cpp import LlamaGrammar
+
+            grammar = LlamaGrammar.from_string(gen.grammar, verbose=False)
         chunks = self.llm.create_completion(
             tokens,
             max_tokens=min(gen.max_new_tokens, self.n_ctx - len(tokens)),
@@ -117,6 +130,7 @@ class LlamaCppBackend:
             top_p=gen.top_p,
             stop=gen.stop or None,
             seed=gen.seed,
+            grammar=grammar,
             stream=True,
         )
         for chunk in chunks:  # lazy: each step decodes one token, so leaving the loop stops generation
@@ -137,8 +151,299 @@ class LlamaCppBackend:
         stats.total_s = time.perf_counter() - start
 
 
+_TOKEN_DATA = [("id", "<i4"), ("logit", "<f4"), ("p", "<f4")]  # llama_token_data, as numpy sees it
+_GRAMMAR_TOP = 64  # candidates a grammar is tried on before the whole vocabulary
+
+
+@dataclass(eq=False)
+class _Sequence:
+    """One request inside `BatchedLlamaBackend`: its prompt still to read, its sampler, the text it has made."""
+
+    pending: collections.deque[int]  # prompt tokens not yet in the KV cache
+    gen: GenerationConfig
+    max_new: int
+    stats: GenerationStats
+    cancel: threading.Event | None
+    out: queue.SimpleQueue = field(default_factory=queue.SimpleQueue)  # ("text", str) … then ("done", None)
+    left: threading.Event = field(default_factory=threading.Event)  # the consumer stopped reading
+    seq_id: int = -1
+    n_past: int = 0  # positions in the KV cache
+    last: int | None = None  # the sampled token still to feed
+    chain: Any = None
+    grammar: Any = None
+    held: str = ""  # text that might be the start of a stop string
+    decoder: Any = field(default_factory=lambda: codecs.getincrementaldecoder("utf-8")("replace"))
+
+    def stopped(self) -> bool:
+        return self.left.is_set() or (self.cancel is not None and self.cancel.is_set())
+
+
+class BatchedLlamaBackend:
+    """llama.cpp decoding several requests together, as llama-server's `--parallel` does.
+
+    One scheduler thread owns the llama context; `stream` (thread-safe) submits a request and yields its text as
+    the scheduler makes it. Each step puts into one batch the last sampled token of every decoding request and
+    the next prompt chunk of requests still reading theirs; one `llama_decode` computes them all, reading the
+    weights once for the whole batch, which is what makes it faster than one request at a time (a CPU decodes
+    one sequence at the speed it reads the weights). Each request has its own sequence id in the unified KV
+    cache (`parallel` × `n_ctx` cells: every request gets the whole window), its own sampler chain and
+    grammar, and its cells are freed when it ends.
+
+    Sampling mirrors `Llama.create_completion`: greedy at temperature 0, else top-k 40, top-p, min-p 0.05,
+    temperature, seeded. A grammar is checked against the sampled token first and applied to the whole
+    vocabulary only when it rejects that token (llama.cpp's common sampler does the same): constrained
+    decoding then costs almost nothing while the model follows the grammar, where applying it to all 49k
+    candidates every token costs ~0.5 s a token on two cores.
+    """
+
+    name = "llama"
+    supports_grammar = True
+
+    def __init__(self, gguf_path: str | os.PathLike, *, n_ctx: int | None = None, parallel: int = 4,
+                 n_threads: int | None = None, n_batch: int = 512, thinks: bool = True):
+        import llama_cpp
+        from llama_cpp import _internals
+        from llama_cpp._logger import set_verbose
+
+        set_verbose(False)  # llama.cpp logs every context and graph it builds otherwise
+        self._ll = llama_cpp
+        self.path = str(gguf_path)
+        self._model = _internals.LlamaModel(path_model=self.path, params=llama_cpp.llama_model_default_params(),
+                                            verbose=False)
+        self.n_ctx = n_ctx or self._model.n_ctx_train()
+        self.parallel = parallel
+        params = llama_cpp.llama_context_default_params()
+        params.n_ctx = self.n_ctx * parallel
+        params.n_batch = params.n_ubatch = n_batch
+        params.n_seq_max = parallel
+        params.kv_unified = True
+        params.n_threads = params.n_threads_batch = n_threads or default_threads()
+        self._ctx = _internals.LlamaContext(model=self._model, params=params, verbose=False)
+        self._vocab = self._model.vocab
+        self.n_batch = n_batch
+        self._batch = llama_cpp.llama_batch_init(n_batch, 0, 1)
+        n_vocab = self._model.n_vocab()
+        parsed = (llama_cpp.LLAMA_TOKEN_ATTR_CONTROL | llama_cpp.LLAMA_TOKEN_ATTR_USER_DEFINED
+                  | llama_cpp.LLAMA_TOKEN_ATTR_UNKNOWN)
+        self.special_tokens = tuple(self._model.token_get_text(i) for i in range(n_vocab)
+                                    if self._model.token_get_attr(i) & parsed)
+        own = self._model.metadata().get("tokenizer.chat_template")
+        self.template = own if is_tool_aware(own) else None
+        self.thinks = thinks
+        self._n_vocab = n_vocab
+        self._local = threading.local()
+        self._inbox: queue.Queue[_Sequence] = queue.Queue()
+        threading.Thread(target=self._run, name="llama-batch", daemon=True).start()
+
+    @property
+    def stats(self) -> GenerationStats:
+        """The stats of the calling thread's last `stream` (requests run side by side, each in its thread)."""
+        return getattr(self._local, "stats", GenerationStats())
+
+    def count_tokens(self, text: str) -> int:
+        return len(self._tokenize(text))
+
+    def _tokenize(self, text: str) -> list[int]:
+        return self._model.tokenize(text.encode("utf-8"), add_bos=False, special=True)
+
+    def stream(self, prompt: str, gen: GenerationConfig, cancel: threading.Event | None = None) -> Iterator[str]:
+        start = time.perf_counter()
+        tokens = self._tokenize(prompt)
+        check_context(len(tokens), self.n_ctx)
+        stats = self._local.stats = GenerationStats(prompt_tokens=len(tokens))
+        seq = _Sequence(collections.deque(tokens), gen, min(gen.max_new_tokens, self.n_ctx - len(tokens)), stats, cancel)
+        self._inbox.put(seq)
+        try:
+            while True:
+                kind, value = seq.out.get()
+                if kind == "error":
+                    raise value
+                if kind == "done":
+                    break
+                if not stats.ttft_s:
+                    stats.ttft_s = time.perf_counter() - start
+                yield value
+        finally:  # also when the caller stops reading: the scheduler ends the sequence at its next step
+            seq.left.set()
+            stats.total_s = time.perf_counter() - start
+
+    def generate_batch(self, prompts: list[str], gen: GenerationConfig) -> list[tuple[str, str, int]]:
+        """(text, finish_reason, new tokens) per prompt, all decoded together `parallel` at a time."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        def one(prompt: str) -> tuple[str, str, int]:
+            text = "".join(self.stream(prompt, gen))
+            return text, self.stats.finish_reason, self.stats.completion_tokens
+
+        with ThreadPoolExecutor(max_workers=len(prompts) or 1) as pool:
+            return list(pool.map(one, prompts))
+
+    # ------------------------------------------------------------------------------ the scheduler thread
+
+    def _run(self) -> None:
+        free = list(range(self.parallel - 1, -1, -1))
+        active: list[_Sequence] = []
+        while True:
+            while free:  # admit waiting requests; sleep here when there is nothing to do
+                try:
+                    seq = self._inbox.get(block=not active)
+                except queue.Empty:
+                    break
+                if seq.stopped():
+                    self._finish(seq, "cancelled", free)
+                    continue
+                try:
+                    self._open(seq, free.pop())
+                except Exception as e:
+                    free.append(seq.seq_id)
+                    seq.out.put(("error", e))
+                    continue
+                active.append(seq)
+            for seq in active:
+                if seq.stopped():
+                    self._finish(seq, "cancelled", free)
+            active = [s for s in active if s.seq_id >= 0]
+            if not active:
+                continue
+            try:
+                self._step(active, free)
+            except Exception as e:  # a failed decode fails the requests in it, not the server
+                for seq in active:
+                    seq.out.put(("error", e))
+                    self._finish(seq, "error", free, notify=False)
+            active = [s for s in active if s.seq_id >= 0]
+
+    def _open(self, seq: _Sequence, seq_id: int) -> None:
+        ll, gen = self._ll, seq.gen
+        seq.seq_id = seq_id
+        chain = ll.llama_sampler_chain_init(ll.llama_sampler_chain_default_params())
+        if gen.temperature > 0:
+            for sampler in (ll.llama_sampler_init_top_k(40), ll.llama_sampler_init_top_p(gen.top_p, 1),
+                            ll.llama_sampler_init_min_p(0.05, 1), ll.llama_sampler_init_temp(gen.temperature),
+                            ll.llama_sampler_init_dist(gen.seed & 0xFFFFFFFF)):
+                ll.llama_sampler_chain_add(chain, sampler)
+        else:
+            ll.llama_sampler_chain_add(chain, ll.llama_sampler_init_greedy())
+        seq.chain = chain
+        if gen.grammar:
+            seq.grammar = ll.llama_sampler_init_grammar(self._vocab, gen.grammar.encode("utf-8"), b"root")
+            if not seq.grammar:
+                raise ValueError("the grammar does not parse (llama.cpp rejected it)")
+
+    def _step(self, active: list[_Sequence], free: list[int]) -> None:
+        """One llama_decode for every active sequence, then one sampled token for each that is decoding."""
+        batch, n, sample_at = self._batch, 0, []
+
+        def add(seq: _Sequence, token: int, logits: bool) -> None:
+            nonlocal n
+            batch.token[n], batch.pos[n], batch.n_seq_id[n] = token, seq.n_past, 1
+            batch.seq_id[n][0], batch.logits[n] = seq.seq_id, logits
+            if logits:
+                sample_at.append((seq, n))
+            seq.n_past += 1
+            n += 1
+
+        for seq in active:  # decoding sequences first: one token each
+            if not seq.pending and seq.last is not None:
+                add(seq, seq.last, True)
+        for seq in active:  # then prompt chunks in the room left
+            while seq.pending and n < self.n_batch:
+                token = seq.pending.popleft()
+                add(seq, token, not seq.pending)  # logits for the prompt's last token only
+        batch.n_tokens = n
+        if n == 0:
+            return
+        rc = self._ll.llama_decode(self._ctx.ctx, batch)
+        if rc != 0:
+            raise RuntimeError(f"llama_decode failed ({rc})")
+        for seq, i in sample_at:
+            self._emit(seq, self._sample(seq, i), free)
+
+    def _sample(self, seq: _Sequence, i: int) -> int:
+        token = self._ll.llama_sampler_sample(seq.chain, self._ctx.ctx, i)
+        if seq.grammar:
+            if not self._allowed(seq, np.array([token])).size:
+                # Rejected: constrain the likeliest candidates (the constrained argmax is the first allowed one
+                # in logit order), and the whole vocabulary only when none of them is allowed.
+                logits = np.ctypeslib.as_array(self._ll.llama_get_logits_ith(self._ctx.ctx, i), shape=(self._n_vocab,))
+                top = np.argpartition(-logits, _GRAMMAR_TOP)[:_GRAMMAR_TOP]
+                top = top[np.argsort(-logits[top], kind="stable")]
+                token = self._constrained(seq, logits, top)
+                if token is None:
+                    token = self._constrained(seq, logits, np.argsort(-logits))
+            self._ll.llama_sampler_accept(seq.grammar, int(token))
+        return int(token)
+
+    def _allowed(self, seq: _Sequence, ids: np.ndarray) -> np.ndarray:
+        """The subset of `ids` (in order) that the grammar allows next."""
+        cand = (self._ll.llama_token_data * len(ids))()
+        view = np.frombuffer(cand, dtype=_TOKEN_DATA)
+        view["id"], view["logit"], view["p"] = ids, 1.0, 0.0
+        array = self._ll.llama_token_data_array(cand, len(ids), -1, False)
+        self._ll.llama_sampler_apply(seq.grammar, ctypes.byref(array))
+        return ids[np.isfinite(view["logit"])]
+
+    def _constrained(self, seq: _Sequence, logits: np.ndarray, ids: np.ndarray) -> int | None:
+        """Sample with the sequence's chain among the allowed tokens of `ids`; None if none is allowed."""
+        allowed = self._allowed(seq, ids)
+        if not allowed.size:
+            return None
+        if seq.gen.temperature <= 0:
+            return int(allowed[0])  # `ids` are in logit order
+        cand = (self._ll.llama_token_data * len(allowed))()
+        view = np.frombuffer(cand, dtype=_TOKEN_DATA)
+        view["id"], view["logit"], view["p"] = allowed, logits[allowed], 0.0
+        array = self._ll.llama_token_data_array(cand, len(allowed), -1, False)
+        self._ll.llama_sampler_apply(seq.chain, ctypes.byref(array))
+        return int(cand[array.selected].id)
+
+    def _emit(self, seq: _Sequence, token: int, free: list[int]) -> None:
+        ll = self._ll
+        if ll.llama_vocab_is_eog(self._vocab, token):
+            self._finish(seq, "stop", free)
+            return
+        seq.stats.completion_tokens += 1
+        seq.last = token
+        buf = ctypes.create_string_buffer(64)
+        size = ll.llama_token_to_piece(self._vocab, token, buf, 64, 0, False)
+        text = seq.held + seq.decoder.decode(buf.raw[: max(size, 0)])
+        cut = _first_stop(text, seq.gen.stop)
+        if cut is not None:
+            seq.held = ""
+            if cut:
+                seq.out.put(("text", text[:cut]))
+            self._finish(seq, "stop", free)
+            return
+        keep = max((k for s in seq.gen.stop for k in range(min(len(s) - 1, len(text)), 0, -1)
+                    if text.endswith(s[:k])), default=0)
+        seq.held = text[len(text) - keep :]
+        if len(text) > keep:
+            seq.out.put(("text", text[: len(text) - keep]))
+        if seq.stats.completion_tokens >= seq.max_new:
+            self._finish(seq, "length", free)
+
+    def _finish(self, seq: _Sequence, reason: str, free: list[int], *, notify: bool = True) -> None:
+        ll = self._ll
+        if reason in ("stop", "length"):
+            rest = seq.held + seq.decoder.decode(b"", final=True)
+            if rest and not (reason == "stop" and seq.gen.stop and _first_stop(rest, seq.gen.stop) is not None):
+                seq.out.put(("text", rest))
+        seq.stats.finish_reason = reason
+        if seq.seq_id >= 0:
+            ll.llama_memory_seq_rm(ll.llama_get_memory(self._ctx.ctx), seq.seq_id, -1, -1)
+            free.append(seq.seq_id)
+            seq.seq_id = -1
+        for sampler in (seq.chain, seq.grammar):
+            if sampler:
+                ll.llama_sampler_free(sampler)
+        seq.chain = seq.grammar = None
+        if notify:
+            seq.out.put(("done", None))
+
+
 class TransformersBackend:
     name = "transformers"
+    supports_grammar = False  # no GBNF engine for transformers logits yet
 
     def __init__(self, ref: ModelRef, *, device: str | None = None, progress=None, n_ctx: int | None = None,
                  thinks: bool = True):
@@ -284,10 +589,12 @@ def _first_stop(text: str, stops: list[str]) -> int | None:
     return min(hits) if hits else None
 
 
-def load_backend(model: str | None, backend: str = "auto", *, progress=None, n_ctx: int | None = None):
+def load_backend(model: str | None, backend: str = "auto", *, progress=None, n_ctx: int | None = None,
+                 parallel: int | None = None):
     """Resolve a model reference and open it with the requested backend ("auto": llama.cpp for GGUF and the
     embedded model, transformers for HF directories, adapters and hub ids). `n_ctx` None: the context window the
-    model was trained with (8192 for SmolLM2)."""
+    model was trained with (8192 for SmolLM2). `parallel` set: llama.cpp decodes up to that many requests
+    together (`BatchedLlamaBackend`, what the server and the batched eval use)."""
     from smolthink.models import resolve_model
 
     if backend not in BACKENDS:
@@ -297,8 +604,11 @@ def load_backend(model: str | None, backend: str = "auto", *, progress=None, n_c
     ref = resolve_model(model)
     if backend == "auto":
         backend = "llama" if ref.kind in ("embedded", "gguf") else "transformers"
-    if backend == "llama":
-        engine: Any = LlamaCppBackend(ref.gguf_path(progress=progress), n_ctx=n_ctx)
+    if backend == "llama" and parallel:
+        engine: Any = BatchedLlamaBackend(ref.gguf_path(progress=progress), n_ctx=n_ctx, parallel=parallel)
+        own_template = engine._model.metadata().get("tokenizer.chat_template")
+    elif backend == "llama":
+        engine = LlamaCppBackend(ref.gguf_path(progress=progress), n_ctx=n_ctx)
         own_template = engine.llm.metadata.get("tokenizer.chat_template")
     else:
         engine = TransformersBackend(ref, progress=progress, n_ctx=n_ctx)
