@@ -267,3 +267,30 @@ def test_serve_refuses_an_empty_api_key_before_loading_a_model(args, env, monkey
         monkeypatch.setenv(name, value)
     result = invoke("serve", *args)
     assert_clear_error(result, "empty" if env else "API key")
+
+
+def test_error_messages_are_plain_text_not_markup(tmp_path, monkeypatch):
+    import smolthink.models
+
+    def bad(*args, **kwargs):
+        raise smolthink.models.ModelError("messages[i].tool_call_id and [bold]x[/bold] stay as written")
+
+    monkeypatch.setattr(smolthink.models, "list_models", bad)
+    result = invoke("models")
+    assert_clear_error(result, "messages[i].tool_call_id and [bold]x[/bold] stay as written")
+
+
+def test_errors_on_other_ranks_name_their_rank(monkeypatch):
+    import smolthink.models
+
+    def bad(*args, **kwargs):
+        raise smolthink.models.ModelError("no such model")
+
+    monkeypatch.setattr(smolthink.models, "list_models", bad)
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "1")
+    assert_clear_error(invoke("models"), "[rank 1] no such model")
+    monkeypatch.setenv("RANK", "0")
+    result = invoke("models")
+    assert_clear_error(result, "no such model")
+    assert "rank" not in result.output
