@@ -309,3 +309,36 @@ def test_the_checker_runs_without_the_vendor_sdks():
     bfcl._checker()
     stand_in = sys.modules["bfcl_eval.constants.model_config"]
     assert stand_in.MODEL_CONFIG_MAPPING["any/model"].underscore_to_dot is False  # the real mapping would raise
+
+
+# ---------------------------------------------------------------------------------------------- dev/test split
+
+
+def test_split_is_a_stable_hash_of_the_id_about_a_third_dev():
+    import hashlib
+
+    from smolthink.eval.cases import split_of
+
+    for case_id in ("simple_python_0", "irrelevance_17", "gym/gcd/7000000:3"):
+        dev = int(hashlib.sha256(case_id.encode()).hexdigest(), 16) % 3 == 0
+        assert split_of(case_id) == ("dev" if dev else "test")
+    sizes = {s: bfcl.split_sizes(bfcl.DEFAULT_CATEGORIES, s) for s in ("dev", "test", "all")}
+    for category in bfcl.DEFAULT_CATEGORIES:
+        dev, test, total = (sizes[s][category] for s in ("dev", "test", "all"))
+        assert dev + test == total and 0.25 < dev / total < 0.42, (category, dev, total)
+
+
+def test_load_cases_by_split_partitions_each_category(cases):
+    dev = bfcl.load_cases(["simple_python", "irrelevance"], split="dev")
+    test = bfcl.load_cases(["simple_python", "irrelevance"], split="test")
+    every = [c for c in cases.values() if c.category in ("simple_python", "irrelevance")]
+    assert not {c.id for c in dev} & {c.id for c in test}
+    assert {c.id for c in dev} | {c.id for c in test} == {c.id for c in every}
+    assert len(dev) == sum(bfcl.split_sizes(["simple_python", "irrelevance"], "dev").values())
+    # --limit takes the first N of the split, in file order, whatever else is asked for
+    first = bfcl.load_cases(["simple_python"], split="test", limit=5)
+    assert [c.id for c in first] == [c.id for c in test if c.category == "simple_python"][:5]
+    assert [c.id for c in bfcl.load_cases(["irrelevance", "simple_python"], split="test", limit=5)
+            if c.category == "simple_python"] == [c.id for c in first]
+    with pytest.raises(ValueError, match="valid splits"):
+        bfcl.load_cases(["simple_python"], split="train")

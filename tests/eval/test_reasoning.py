@@ -116,6 +116,14 @@ SENTENCES = {  # a realistic answer sentence per reasoning-gym task
     "lcm": "The LCM is {a}.",
     "simple_equations": "Answer: x = {a}",
     "word_sorting": "The sorted words are: {a}.",
+    # out of distribution
+    "syllogism": "So the answer is {a}.",
+    "family_relationships": "The relationship is {a}.",
+    "ransom_note": "The answer is {a}.",
+    "isomorphic_strings": "So they are isomorphic: {a}",
+    "prime_factorization": "So the final answer is: {a}",
+    "fraction_simplification": "The simplified fraction is {a}.",
+    "gsm_symbolic": "So {a} students are leaving early.",
 }
 
 
@@ -123,12 +131,15 @@ def _wrong(answer: str) -> str:
     try:
         return str(int(answer) + 1)
     except ValueError:
+        if "×" in answer:  # a prime factorization: one factor too many
+            return f"{answer} × 2"
         words = [w.strip() for w in answer.split(",")]
         return ", ".join(words[1:] + words[:1]) if len(set(words)) > 1 else answer[::-1] + "q"
 
 
 def test_every_default_gym_task_has_a_sentence():
-    assert set(SENTENCES) == set(reasoning.DEFAULT_GYM_TASKS) == set(gym.EASY_TASKS)
+    assert set(SENTENCES) == set(reasoning.DEFAULT_GYM_TASKS)
+    assert set(gym.EASY_TASKS) | set(reasoning.OOD_TASKS) | {reasoning.GSM_TASK} == set(reasoning.DEFAULT_GYM_TASKS)
 
 
 def test_gym_gold_scores_correct_and_wrong_scores_incorrect(cases):
@@ -144,6 +155,12 @@ def test_gym_gold_scores_correct_and_wrong_scores_incorrect(cases):
         assert not wrong.correct and wrong.score < 1.0, (case.id, wrong)
         assert wrong.detail == f"expected {gold!r}, got {_wrong(gold)!r}"
         assert not score(case, parse_assistant(f"<think>\nThe answer is {gold}")).correct  # no answer given
+
+
+def test_a_scorer_that_raises_on_prose_scores_zero(cases):
+    case = next(c for c in cases if c.category == "gym/prime_factorization")
+    result = score(case, parse_assistant(think("It is the product of two primes, I think.")))
+    assert not result.correct and result.score == 0.0 and "ValueError" in result.detail
 
 
 def test_math_verify_accepts_numbers_not_expressions(cases):
@@ -286,3 +303,52 @@ def test_task_selection_picks_exactly_the_named_tasks():
     assert split_tasks(None) == (None, None)
     with pytest.raises(ValueError, match="gym/<task> or synthetic/<task>"):
         split_tasks(["chain_sum"])
+
+
+# ------------------------------------------------------------------------------------- dev/test split, groups
+
+
+def test_dev_and_test_splits_are_disjoint_seeds_and_questions():
+    test = load_cases(limit=20, gym_tasks=["spell_backward", "gcd"], synthetic_tasks=["reverse"])
+    dev = load_cases(limit=20, gym_tasks=["spell_backward", "gcd"], synthetic_tasks=["reverse"], split="dev")
+    assert test == load_cases(limit=20, gym_tasks=["spell_backward", "gcd"], synthetic_tasks=["reverse"], split="test")
+    assert all(c.id.split("/")[-1].startswith(f"{EVAL_SEED + reasoning.DEV_SEED_OFFSET}:") for c in dev)
+    assert len(dev) == len(test) == 60
+    assert not {c.messages[0]["content"] for c in dev} & {c.messages[0]["content"] for c in test}
+    both = load_cases(limit=20, gym_tasks=["spell_backward", "gcd"], synthetic_tasks=["reverse"], split="all")
+    assert sorted(c.id for c in both) == sorted(c.id for c in dev + test)
+    assert reasoning.split_size("all") == 2 * reasoning.split_size("test") == 2 * reasoning.DEFAULT_LIMIT
+
+
+def test_groups_in_distribution_out_of_distribution_and_gsm(cases):
+    from smolthink.data.sources.gym_solutions import SOLVERS
+
+    assert len(reasoning.OOD_TASKS) >= 5 and reasoning.GSM_TASK == "gsm_symbolic"
+    assert not set(reasoning.OOD_TASKS) & (set(gym.EASY_TASKS) | set(SOLVERS))
+    by_group = {}
+    for c in cases:
+        by_group.setdefault(c.group, set()).add(c.category)
+        assert c.group == reasoning.group_of(c.category)
+    assert by_group["out_of_distribution"] == {f"gym/{t}" for t in reasoning.OOD_TASKS}
+    assert by_group["grade_school_math"] == {"gym/gsm_symbolic"}
+    assert by_group["in_distribution"] == {f"gym/{t}" for t in SOLVERS} | {f"synthetic/{t}" for t in synthetic_reasoning.TASKS}
+    assert reasoning.group_of("gym/countdown") == "out_of_distribution"  # any task no source generates
+
+
+SHIPPED_RECIPES = sorted((Path(__file__).parents[2] / "recipes").glob("data/*.yaml")) + sorted(
+    (Path(__file__).parents[2] / "recipes").glob("distill/*.yaml"))
+
+
+@pytest.mark.parametrize("path", SHIPPED_RECIPES, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_no_shipped_recipe_trains_on_an_out_of_distribution_task(path):
+    import yaml
+
+    text = path.read_text(encoding="utf-8")
+    for task in (*reasoning.OOD_TASKS, reasoning.GSM_TASK):
+        assert task not in text, (path.name, task)
+    # and a reasoning-gym source without a tasks list generates the easy tasks only
+    recipe = yaml.safe_load(text)
+    for source in recipe.get("sources", []) + recipe.get("prompts", []):
+        if source.get("type") == "reasoning-gym":
+            tasks = source.get("tasks") or list(gym.EASY_TASKS)
+            assert not set(tasks) & (set(reasoning.OOD_TASKS) | {reasoning.GSM_TASK}), (path.name, tasks)

@@ -9,6 +9,7 @@ from smolthink.cli import app
 from smolthink.eval.cases import Case
 from smolthink.eval.runner import EvalOptions, aggregate, generate, load_cases, model_tag, suite_names
 from smolthink.eval.report import write_report
+from smolthink.eval.stats import wilson
 
 runner = CliRunner()
 
@@ -48,8 +49,21 @@ def test_aggregate_counts_per_category_and_overall():
     rows = [{"suite": "s", "category": "a", "correct": True, "score": 1.0}, {"suite": "s", "category": "a", "correct": False, "score": 0.0},
             {"suite": "s", "category": "b", "correct": True, "score": 1.0}]
     agg = aggregate(rows)
-    assert agg["s"]["categories"]["a"] == {"n": 2, "correct": 1, "accuracy": 50.0}
-    assert agg["s"]["overall"]["accuracy"] == pytest.approx(66.67)
+    lo, hi = wilson(1, 2)
+    assert agg["s"]["categories"]["a"] == {"n": 2, "correct": 1, "accuracy": 50.0, "ci": [round(100 * lo, 2), round(100 * hi, 2)],
+                                           "ci_method": "wilson"}
+    assert agg["s"]["overall"]["accuracy"] == pytest.approx(66.67) and agg["s"]["overall"]["n"] == 3
+    assert "groups" not in agg["s"]
+
+
+def test_aggregate_groups_and_partial_credit():
+    rows = [{"suite": "r", "category": "gym/a", "group": "in_distribution", "correct": False, "score": 0.5},
+            {"suite": "r", "category": "gym/a", "group": "in_distribution", "correct": True, "score": 1.0},
+            {"suite": "r", "category": "gym/b", "group": "out_of_distribution", "correct": False, "score": 0.0}]
+    agg = aggregate(rows)["r"]
+    assert agg["groups"]["in_distribution"]["n"] == 2 and agg["groups"]["in_distribution"]["accuracy"] == 75.0
+    assert agg["groups"]["in_distribution"]["ci_method"] == "bootstrap"
+    assert agg["groups"]["out_of_distribution"] == {"n": 1, "correct": 0, "accuracy": 0.0, "ci": [0.0, 79.35], "ci_method": "wilson"}
 
 
 def test_unknown_suite_and_category_are_rejected():
@@ -92,7 +106,7 @@ def test_report_without_baseline(tmp_path):
                 "finish_reason": "stop", "tokens": 3, "question": "q"}
     results = {"settings": {}, "model": {"ref": "m", "backend": "b", "suites": aggregate([case_row]), "cases": [case_row]}}
     paths = write_report(results, tmp_path)
-    assert "| gym/x | 1 | 100.0 |" in paths["markdown"].read_text()
+    assert "| gym/x | 1 | 100.0 [20.6, 100.0] |" in paths["markdown"].read_text()  # Wilson interval of 1 in 1
 
 
 @pytest.mark.slow
@@ -131,3 +145,94 @@ def test_cached_generations_of_other_weights_at_the_same_path_are_not_reused(tin
     assert result.exit_code == 0 and "model files changed" in " ".join(result.output.split())
     assert [json.loads(line)["raw"] for line in gens.read_text().splitlines()] == first  # regenerated (same weights bytes here, so the same text) …
     assert len(list(gens.parent.glob("generations.*.stale.jsonl"))) == 1  # … and the old cache kept aside
+
+
+# ------------------------------------------------------------------------------- splits, runs, significance
+
+
+def test_cut_by_limit_names_the_categories_limit_cut():
+    from smolthink.eval import bfcl
+    from smolthink.eval.runner import cut_by_limit
+
+    options = EvalOptions(suite="bfcl", bfcl_categories=["simple_python", "irrelevance"], limit=3)
+    cases = load_cases(options)
+    assert len(cases) == 6 and options.split == "test"
+    sizes = bfcl.split_sizes(["simple_python", "irrelevance"], "test")
+    assert cut_by_limit(options, cases) == {"bfcl": {c: {"n": 3, "of": sizes[c]} for c in ("irrelevance", "simple_python")}}
+    whole = EvalOptions(suite="bfcl", bfcl_categories=["live_parallel"], split="dev")
+    assert cut_by_limit(whole, load_cases(whole)) == {}
+    reasoning_options = EvalOptions(suite="reasoning", reasoning_tasks=["gym/gcd"], limit=2)
+    assert cut_by_limit(reasoning_options, load_cases(reasoning_options)) == {"reasoning": {"gym/gcd": {"n": 2, "of": 20}}}
+
+
+def _row(suite, category, case_id, score, group=""):
+    return {"suite": suite, "category": category, "case_id": case_id, "correct": score >= 1.0, "score": score,
+            "detail": "", "raw": f"answer {score}", "finish_reason": "stop", "tokens": 1, "question": "q", "group": group}
+
+
+def _result(ref, scores):
+    rows = [_row("bfcl", "simple", f"s{i}", s) for i, s in enumerate(scores)]
+    return {"ref": ref, "backend": "b", "suites": aggregate(rows), "cases": rows}
+
+
+def test_several_runs_report_mean_and_sd_and_a_paired_test_against_the_baseline(tmp_path):
+    from smolthink.eval.report import combine, summary_table
+
+    run_a = _result("seed1", [1.0] * 14 + [0.0] * 6)  # 70 %
+    run_b = _result("seed2", [1.0] * 10 + [0.0] * 10)  # 50 %
+    base = _result("base", [0.0] * 20)
+    results = combine({"split": "test"}, [run_a, run_b], base, {"bfcl": {"simple": {"n": 20, "of": 100}}})
+    stat = results["model"]["suites"]["bfcl"]["categories"]["simple"]
+    assert stat["accuracy"] == 60.0 and stat["runs"] == [70.0, 50.0] and stat["sd"] == pytest.approx(14.14, abs=0.01)
+    assert stat["ci_method"] == "bootstrap" and stat["ci"][0] < 60 < stat["ci"][1]  # per-case means: 1, 0.5 or 0
+    test = results["comparison"]["bfcl"]["categories"]["simple"]
+    assert test["test"] == "paired_bootstrap" and test["delta"] == 60.0 and test["significant"]
+    assert [r["comparison"]["bfcl"]["overall"]["test"] for r in results["runs"]] == ["mcnemar", "mcnemar"]
+    assert results["runs"][0]["comparison"]["bfcl"]["overall"]["p"] == pytest.approx(2 / 2**14, abs=1e-4)
+    paths = write_report(results, tmp_path)
+    saved = json.loads(paths["results"].read_text())
+    assert [r["ref"] for r in saved["runs"]] == ["seed1", "seed2"] and "cases" not in saved["runs"][0]
+    assert saved["runs"][1]["suites"]["bfcl"]["overall"]["accuracy"] == 50.0
+    md = paths["markdown"].read_text()
+    assert "| simple † | 20 | 60.0 ± 14.1 [" in md and "+60.0 (p=" in md and "simple (20 of 100)" in md
+    from rich.console import Console
+
+    console = Console(width=200, record=True)
+    console.print(summary_table(results))
+    text = console.export_text()
+    assert "60.0 ± 14.1" in text and "*)" in text and "test split" in text
+
+
+def test_no_difference_is_not_significant():
+    from smolthink.eval.report import combine
+
+    model = _result("m", [1.0, 0.0] * 10)
+    base = _result("b", [0.0, 1.0] * 10)  # same accuracy, every case flipped: McNemar 10 vs 10
+    test = combine({}, [model], base)["comparison"]["bfcl"]["overall"]
+    assert test == {"n": 20, "delta": 0.0, "p": 1.0, "test": "mcnemar", "significant": False}
+
+
+def test_eval_cli_with_several_models_and_the_dev_split(tiny_model_dir, tmp_path):
+    import shutil
+
+    copies = []
+    for name in ("seed1", "seed2"):
+        shutil.copytree(tiny_model_dir, tmp_path / name)
+        copies += ["--model", str(tmp_path / name)]
+    out = tmp_path / "ev"
+    args = ["eval", *copies, "--baseline", str(tiny_model_dir), "--suite", "bfcl", "--split", "dev",
+            "--categories", "irrelevance", "--limit", "2", "--out", str(out), "--batch-size", "2"]
+    result = runner.invoke(app, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    results = json.loads((out / "results.json").read_text())
+    assert results["settings"]["split"] == "dev" and len(results["runs"]) == 2
+    assert results["model"]["refs"] == [str(tmp_path / "seed1"), str(tmp_path / "seed2")]
+    stat = results["model"]["suites"]["bfcl"]["categories"]["irrelevance"]
+    assert stat["n"] == 2 and len(stat["runs"]) == 2 and "sd" in stat and len(stat["ci"]) == 2
+    assert results["comparison"]["bfcl"]["overall"]["n"] == 2
+    assert results["cut_by_limit"]["bfcl"]["irrelevance"]["n"] == 2
+    dev_ids = {json.loads(line)["case_id"] for line in next(out.glob("*seed1-*/generations.jsonl")).read_text().splitlines()}
+    from smolthink.eval.cases import split_of
+
+    assert len(dev_ids) == 2 and all(split_of(i) == "dev" for i in dev_ids)
+    assert "mean of 2 runs" in result.output and "cut by --limit" in " ".join(result.output.split())

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from smolthink.errors import UserError
-from smolthink.eval.cases import Case, Scored
+from smolthink.eval.cases import Case, Scored, check_split, in_split
 from smolthink.formats import ParsedOutput
 
 SUITE = "bfcl"
@@ -197,9 +197,14 @@ def _case(entry: dict[str, Any], category: str, ground_truth: list[dict[str, Any
 
 
 def load_cases(
-    categories: Sequence[str] = DEFAULT_CATEGORIES, *, limit: int | None = None, enable_thinking: bool = True
+    categories: Sequence[str] = DEFAULT_CATEGORIES,
+    *,
+    limit: int | None = None,
+    enable_thinking: bool = True,
+    split: str = "all",
 ) -> list[Case]:
-    """The cases of the given categories, in file order; `limit` keeps the first N of each category."""
+    """The cases of the given categories that fall in `split` ("dev", "test" or "all"; see cases.split_of), in file
+    order; `limit` keeps the first N of each category's split."""
     if isinstance(categories, str):
         categories = [categories]
     valid = available_categories()
@@ -209,10 +214,11 @@ def load_cases(
         raise ValueError(f"unknown BFCL categor{'y' if len(unknown) == 1 else 'ies'} {names}; valid: {', '.join(valid)}")
     if limit is not None and limit < 0:
         raise ValueError(f"limit must be >= 0, got {limit}")
+    check_split(split)
     data = _data_dir()
     cases: list[Case] = []
     for category in dict.fromkeys(categories):  # a category named twice would duplicate ids
-        entries = _read_jsonl(data / f"{VERSION_PREFIX}_{category}.json")[:limit]
+        entries = [e for e in _read_jsonl(data / f"{VERSION_PREFIX}_{category}.json") if in_split(e["id"], split)][:limit]
         answers: dict[str, Any] = {}
         if not _is_relevance_type(category):
             answer_file = data / "possible_answer" / f"{VERSION_PREFIX}_{category}.json"
@@ -222,6 +228,13 @@ def load_cases(
                 raise ValueError(f"{entry['id']}: no ground truth in BFCL's possible_answer file for {category}")
             cases.append(_case(entry, category, answers.get(entry["id"]), enable_thinking))
     return cases
+
+
+def split_sizes(categories: Sequence[str], split: str = "all") -> dict[str, int]:
+    """{category: number of its cases in `split`}: what `load_cases` returns without a limit."""
+    data = _data_dir()
+    return {c: sum(in_split(e["id"], split) for e in _read_jsonl(data / f"{VERSION_PREFIX}_{c}.json"))
+            for c in dict.fromkeys(categories)}
 
 
 # ---------------------------------------------------------------------------------------------------- scoring

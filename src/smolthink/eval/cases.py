@@ -1,9 +1,33 @@
-"""What every suite hands the runner (`Case`) and gets back from its scorer (`Scored`)."""
+"""What every suite hands the runner (`Case`) and gets back from its scorer (`Scored`), and the dev/test split.
+
+The split: data, chat-template and recipe decisions are made on `dev`; `test` is looked at to report, not to
+choose. `split_of` assigns a case by a hash of its id alone, so the assignment never depends on which categories,
+limit or order were asked for, and never changes while the id does not.
+"""
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from typing import Any
+
+SPLITS = ("dev", "test", "all")
+DEV_SHARE = 3  # one case in DEV_SHARE is a dev case
+
+
+def split_of(case_id: str) -> str:
+    """"dev" or "test" for a case id: dev when sha256(id), read as an integer, is divisible by DEV_SHARE (a third)."""
+    return "dev" if int(hashlib.sha256(case_id.encode("utf-8")).hexdigest(), 16) % DEV_SHARE == 0 else "test"
+
+
+def check_split(split: str) -> str:
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; valid splits: {', '.join(SPLITS)}")
+    return split
+
+
+def in_split(case_id: str, split: str) -> bool:
+    return check_split(split) == "all" or split_of(case_id) == split
 
 
 @dataclass
@@ -15,6 +39,7 @@ class Case:
     tools: list[dict[str, Any]] = field(default_factory=list)  # JSON schemas, as the model sees them
     enable_thinking: bool = True
     meta: dict[str, Any] = field(default_factory=dict)  # what the scorer needs: ground truth, task entry, …
+    group: str = ""  # a report group above categories (reasoning: in_distribution / out_of_distribution / …)
 
 
 @dataclass

@@ -18,7 +18,8 @@ A reply complies when
     malformed_tool_call    a <tool_call> block that does not parse into a call
 
 Prompts are reasoning questions from the synthetic-reasoning and reasoning-gym generators at a held-out seed
-(7_100_000; training uses seeds below 1_000_000, see eval/reasoning.py), each asked once in each mode.
+(7_100_000 for the test split, 7_150_000 for dev; training uses seeds below 1_000_000, see eval/reasoning.py), each
+asked once in each mode.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from smolthink.eval.cases import Case, Scored
+from smolthink.eval.cases import Case, Scored, check_split
 from smolthink.formats import THINK_CLOSE, ParsedOutput
 
 COMPLIANCE_SEED = 7_100_000
@@ -111,9 +112,24 @@ def score(case: Case, parsed: ParsedOutput, raw: str, finish_reason: str) -> Sco
     return Scored(case.id, case.category, result["ok"], float(result["ok"]), "; ".join(result["problems"]))
 
 
-def load_cases(*, limit: int | None = None, seed: int = COMPLIANCE_SEED) -> list[Case]:
-    """`limit` prompts per mode (default 20): the same questions, alternately from synthetic-reasoning and
-    reasoning-gym, asked once with thinking ("think") and once without ("no_think")."""
+def split_size(split: str) -> int:
+    """Cases per category (mode) in a whole split (what `load_cases` gives without a limit)."""
+    return DEFAULT_LIMIT * (2 if check_split(split) == "all" else 1)
+
+
+def load_cases(*, limit: int | None = None, seed: int = COMPLIANCE_SEED, split: str = "test") -> list[Case]:
+    """`limit` prompts per mode and split (default 20): the same questions, alternately from synthetic-reasoning and
+    reasoning-gym, asked once with thinking ("think") and once without ("no_think"). `split`: "test" (questions at
+    `seed`), "dev" (at seed + reasoning.DEV_SEED_OFFSET) or "all" (both)."""
+    from smolthink.eval.reasoning import DEV_SEED_OFFSET
+
+    if check_split(split) == "all":
+        dev, test = (load_cases(limit=limit, seed=seed, split=s) for s in ("dev", "test"))
+        return [c for mode in ("think", "no_think") for c in dev + test if c.category == mode]
+    return _load(limit=limit, seed=seed + DEV_SEED_OFFSET if split == "dev" else seed)
+
+
+def _load(*, limit: int | None, seed: int) -> list[Case]:
     from smolthink.data.sources import gym, synthetic_reasoning
     from smolthink.eval.reasoning import TRAINING_SEED_LIMIT
 

@@ -12,6 +12,17 @@ recipes/data/*.yaml by a test) are therefore skipped; ids keep the generator ind
 A case's id is f"{category}/{seed}:{i}": item i of that task's generator at that seed. Item i of a task does not
 depend on `limit` or on which other tasks are chosen, so the generation cache (keyed by id and prompt) stays valid.
 
+Dev and test: the split of a generated suite is its seed. `test` is item i at `EVAL_SEED` (the cases this suite
+has always used), `dev` item i at `EVAL_SEED + DEV_SEED_OFFSET`; a whole split is DEFAULT_LIMIT cases per category.
+Dev items whose question is also among the first TEST_POOL test items of the task are skipped, so choosing on dev
+never means choosing on test questions.
+
+Groups: categories are reported in three groups (`group_of`). `in_distribution`: the tasks the shipped data sources
+generate (every synthetic-reasoning task and the reasoning-gym tasks with worked solutions, gym_solutions.SOLVERS).
+`out_of_distribution`: reasoning-gym tasks no shipped source generates or solves (OOD_TASKS by default, easy configs
+a 135M model can sometimes get right; a test checks no shipped recipe names one). `grade_school_math`: reasoning-gym's
+gsm_symbolic word problems (GSM8K templates with fresh numbers).
+
 Scoring reads the final answer out of the reply (`extract_answer`): the text after </think>, with answer tags,
 \\boxed{}, "The answer is" lead-ins and sentence wrapping removed, since reasoning-gym's scorers compare bare answers.
 """
@@ -24,10 +35,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from smolthink.data.sources import gym, synthetic_reasoning, synthetic_tools
-from smolthink.eval.cases import Case, Scored
+from smolthink.eval.cases import Case, Scored, check_split
 from smolthink.formats import ParsedOutput
 
 EVAL_SEED = 7_000_000
+DEV_SEED_OFFSET = 50_000  # dev items come from EVAL_SEED + DEV_SEED_OFFSET
+TEST_POOL = 200  # dev skips questions among the first TEST_POOL test items of a task
 TRAINING_SEED_LIMIT = 1_000_000  # every generator seed in a training recipe must be below this
 DEFAULT_LIMIT = 20  # cases per category
 
@@ -43,7 +56,31 @@ TRAINING_SOURCES: tuple[tuple[str, int, int, tuple[str, ...] | None], ...] = (
                                      "irrelevance", "irrelevance", "formula", "formula", "formula")))
 
 
-DEFAULT_GYM_TASKS: tuple[str, ...] = tuple(gym.EASY_TASKS)
+# Out-of-distribution reasoning-gym tasks: none is generated or solved by a shipped data source, each answer is short
+# and checkable, and these configs keep them within a small model's reach (yes/no and true/false ones at least at
+# chance).
+OOD_TASKS: dict[str, dict[str, Any]] = {
+    "syllogism": {},
+    "family_relationships": {"max_family_size": 5},
+    "ransom_note": {"max_note_length": 4, "max_magazine_length": 10},
+    "isomorphic_strings": {"max_string_length": 5},
+    "prime_factorization": {"max_value": 100},
+    "fraction_simplification": {"max_value": 20, "max_factor": 5, "styles": ["plain"]},
+}
+GSM_TASK = "gsm_symbolic"
+GROUPS = ("in_distribution", "out_of_distribution", "grade_school_math")
+DEFAULT_GYM_TASKS: tuple[str, ...] = (*gym.EASY_TASKS, *OOD_TASKS, GSM_TASK)
+TASK_CONFIGS: dict[str, dict[str, Any]] = dict(OOD_TASKS)  # configs for tasks outside gym.EASY_TASKS
+
+
+def group_of(category: str) -> str:
+    """"in_distribution", "out_of_distribution" or "grade_school_math" for a reasoning category."""
+    from smolthink.data.sources.gym_solutions import SOLVERS
+
+    prefix, _, task = category.partition("/")
+    if prefix == "synthetic" or task in gym.EASY_TASKS or task in SOLVERS:
+        return "in_distribution"
+    return "grade_school_math" if task == GSM_TASK else "out_of_distribution"
 
 
 # ----------------------------------------------------------------------------------------------------- cases
@@ -76,13 +113,19 @@ def _training_questions() -> frozenset[str]:
     return frozenset(questions)
 
 
-def _held_out(source: Any, task: str, limit: int, seed: int) -> list[Any]:
-    """The first `limit` items of one task at `seed` whose question no training item asks."""
-    seen = _training_questions()
+def _generate(source: Any, n: int, seed: int, task: str) -> list[Any]:
+    if source is gym and task in TASK_CONFIGS:
+        return list(gym.generate(n, seed=seed, tasks=[task], configs={task: TASK_CONFIGS[task]}))
+    return list(source.generate(n, seed=seed, tasks=[task]))
+
+
+def _held_out(source: Any, task: str, limit: int, seed: int, exclude: frozenset[str] = frozenset()) -> list[Any]:
+    """The first `limit` items of one task at `seed` whose question no training item asks (nor `exclude` holds)."""
+    seen = _training_questions() | exclude
     n = limit + 8
     while True:
         # item i depends on (seed, i) alone, so a longer run repeats the shorter one as its prefix
-        items = list(source.generate(n, seed=seed, tasks=[task]))
+        items = _generate(source, n, seed, task)
         out = [ex for ex in items if _question(ex) not in seen]
         if len(out) >= limit:
             return out[:limit]
@@ -115,9 +158,12 @@ def load_cases(
     synthetic_tasks: Sequence[str] | None = None,
     enable_thinking: bool = True,
     seed: int = EVAL_SEED,
+    split: str = "test",
 ) -> list[Case]:
-    """`limit` cases per category (default 20): one category per reasoning-gym task ("gym/<task>", the easy tasks by
-    default) and per synthetic-reasoning task ("synthetic/<task>", all by default). Messages hold the question only."""
+    """`limit` cases per category and split (default 20): one category per reasoning-gym task ("gym/<task>";
+    DEFAULT_GYM_TASKS by default) and per synthetic-reasoning task ("synthetic/<task>", all by default). `split`:
+    "test" (items at `seed`), "dev" (at seed + DEV_SEED_OFFSET) or "all" (dev, then test, per category). Messages
+    hold the question only."""
     from reasoning_gym.factory import DATASETS
 
     limit = DEFAULT_LIMIT if limit is None else limit
@@ -127,17 +173,29 @@ def load_cases(
         raise ValueError(f"eval seed {seed} is in the training range (< {TRAINING_SEED_LIMIT})")
     gyms = _check_names("reasoning-gym", gym_tasks, list(DATASETS), DEFAULT_GYM_TASKS)
     synths = _check_names("synthetic-reasoning", synthetic_tasks, synthetic_reasoning.TASKS, synthetic_reasoning.TASKS)
+    splits = ["dev", "test"] if check_split(split) == "all" else [split]
     cases: list[Case] = []
     for prefix, source, tasks in (("gym", gym, gyms), ("synthetic", synthetic_reasoning, synths)):
         for task in tasks:
             category = f"{prefix}/{task}"
-            for ex in _held_out(source, task, limit, seed):
-                cases.append(Case(
-                    suite="reasoning", category=category, id=f"{category}/{ex.row_id}",
-                    messages=[{"role": "user", "content": _question(ex)}],  # never the worked answer
-                    enable_thinking=enable_thinking, meta=dict(ex.metadata),
-                ))
+            for part in splits:
+                if part == "dev":
+                    test_questions = frozenset(map(_question, _generate(source, TEST_POOL, seed, task)))
+                    items = _held_out(source, task, limit, seed + DEV_SEED_OFFSET, exclude=test_questions)
+                else:
+                    items = _held_out(source, task, limit, seed)
+                for ex in items:
+                    cases.append(Case(
+                        suite="reasoning", category=category, id=f"{category}/{ex.row_id}",
+                        messages=[{"role": "user", "content": _question(ex)}],  # never the worked answer
+                        enable_thinking=enable_thinking, meta=dict(ex.metadata), group=group_of(category),
+                    ))
     return cases
+
+
+def split_size(split: str) -> int:
+    """Cases per category in a whole split (what `load_cases` gives without a limit)."""
+    return DEFAULT_LIMIT * (2 if check_split(split) == "all" else 1)
 
 
 # -------------------------------------------------------------------------------------------------- extraction
@@ -293,7 +351,10 @@ def score(case: Case, parsed: ParsedOutput) -> Scored:
     extracted = extract_answer(parsed)
     gold = str(meta.get("answer"))
     if case.category.startswith("gym/"):
-        value = gym.score(meta, extracted) if extracted else 0.0
+        try:
+            value = gym.score(meta, extracted) if extracted else 0.0
+        except Exception as e:  # some scorers parse the answer and raise on prose (prime_factorization: int("The…"))
+            return Scored(case.id, case.category, False, 0.0, f"expected {gold!r}, got {extracted!r} ({type(e).__name__})")
         if value < 1.0 and _NUMBER.fullmatch(gold.strip()) and _math_equal(gold.strip(), extracted):
             value = 1.0
         value = min(max(float(value), 0.0), 1.0)

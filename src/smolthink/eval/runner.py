@@ -29,7 +29,8 @@ MAX_NEW_TOKENS = {"bfcl": 256, "reasoning": 512, "compliance": 512}
 @dataclass
 class EvalOptions:
     suite: str = "default"
-    limit: int | None = None  # cases per category
+    split: str = "test"  # "dev" (make decisions here) | "test" (report) | "all"; see eval/cases.py
+    limit: int | None = None  # cases per category, the first N of its split
     bfcl_categories: list[str] | None = None
     reasoning_tasks: list[str] | None = None  # "gym/<task>" or "synthetic/<task>"; None: the default set
     enable_thinking: bool = True
@@ -50,18 +51,44 @@ def load_cases(options: EvalOptions) -> list[Case]:
             from smolthink.eval import bfcl
 
             categories = options.bfcl_categories or bfcl.DEFAULT_CATEGORIES
-            cases += bfcl.load_cases(categories, limit=options.limit, enable_thinking=options.enable_thinking)
+            cases += bfcl.load_cases(categories, limit=options.limit, enable_thinking=options.enable_thinking,
+                                     split=options.split)
         elif name == "reasoning":
             from smolthink.eval import reasoning
 
             gym_tasks, synthetic_tasks = reasoning.split_tasks(options.reasoning_tasks)
             cases += reasoning.load_cases(limit=options.limit, enable_thinking=options.enable_thinking,
-                                          gym_tasks=gym_tasks, synthetic_tasks=synthetic_tasks)
+                                          gym_tasks=gym_tasks, synthetic_tasks=synthetic_tasks, split=options.split)
         else:
             from smolthink.eval import compliance
 
-            cases += compliance.load_cases(limit=options.limit)
+            cases += compliance.load_cases(limit=options.limit, split=options.split)
     return cases
+
+
+def cut_by_limit(options: EvalOptions, cases: Sequence[Case]) -> dict[str, dict[str, dict[str, int]]]:
+    """{suite: {category: {"n": cases evaluated, "of": cases in the whole split}}} for the categories that `limit`
+    cut short: their numbers are not the split's."""
+    counts: dict[tuple[str, str], int] = defaultdict(int)
+    for case in cases:
+        counts[(case.suite, case.category)] += 1
+    whole: dict[tuple[str, str], int] = {}
+    for name in suite_names(options.suite):
+        if name == "bfcl":
+            from smolthink.eval import bfcl
+
+            sizes = bfcl.split_sizes(options.bfcl_categories or bfcl.DEFAULT_CATEGORIES, options.split)
+            whole.update({("bfcl", c): n for c, n in sizes.items()})
+        else:
+            from smolthink.eval import compliance, reasoning
+
+            size = (reasoning if name == "reasoning" else compliance).split_size(options.split)
+            whole.update({key: size for key in counts if key[0] == name})
+    out: dict[str, dict[str, dict[str, int]]] = {}
+    for (suite, category), of in sorted(whole.items()):
+        if counts.get((suite, category), 0) < of:
+            out.setdefault(suite, {})[category] = {"n": counts.get((suite, category), 0), "of": of}
+    return out
 
 
 def model_tag(ref: str) -> str:
@@ -163,7 +190,7 @@ def score(cases: Sequence[Case], generations: dict[str, dict[str, Any]]) -> list
         rows.append({
             "suite": case.suite, "category": case.category, "case_id": case.id, "correct": result.correct,
             "score": result.score, "detail": result.detail, "raw": gen["raw"], "finish_reason": gen["finish_reason"],
-            "tokens": gen["tokens"], "question": _question(case),
+            "tokens": gen["tokens"], "question": _question(case), "group": case.group,
         })
         if case.suite == "compliance":
             rows[-1]["check"] = check
@@ -176,7 +203,8 @@ def _question(case: Case) -> str:
 
 
 def aggregate(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """{suite: {"categories": {cat: {"n", "correct", "accuracy"}}, "overall": {...}}}; accuracy in percent."""
+    """{suite: {"categories": {cat: {"n", "correct", "accuracy", "ci", "ci_method"}}, "overall": {...}}}, plus
+    "groups" ({group: {...}}) for a suite whose cases carry groups; accuracy and its 95 % interval in percent."""
     out: dict[str, Any] = {}
     by: dict[tuple[str, str], list[dict]] = defaultdict(list)
     for r in rows:
@@ -186,13 +214,19 @@ def aggregate(rows: list[dict[str, Any]]) -> dict[str, Any]:
         cats[category] = _acc(items)
     for suite, data in out.items():
         data["overall"] = _acc([r for r in rows if r["suite"] == suite])
+        groups: dict[str, list[dict]] = defaultdict(list)
+        for r in rows:
+            if r["suite"] == suite and r.get("group"):
+                groups[r["group"]].append(r)
+        if groups:
+            data["groups"] = {g: _acc(items) for g, items in groups.items()}
     return out
 
 
 def _acc(items: list[dict[str, Any]]) -> dict[str, Any]:
-    n = len(items)
-    score = sum(r["score"] for r in items)
-    return {"n": n, "correct": sum(r["correct"] for r in items), "accuracy": round(100 * score / n, 2) if n else 0.0}
+    from smolthink.eval.stats import accuracy
+
+    return {"correct": sum(r["correct"] for r in items), **accuracy([r["score"] for r in items])}
 
 
 def compliance_stats(rows: list[dict[str, Any]]) -> dict[str, Any]:
