@@ -604,3 +604,55 @@ def test_untuned_model_answers_in_content_by_default(untuned_url):
     out = client(untuned_url).with_options(timeout=300).chat.completions.create(
         model="m", messages=[{"role": "user", "content": "What is the capital of France?"}])
     assert out.choices[0].message.content and extra(out.choices[0].message, "reasoning_content") is None
+
+
+# ----------------------------------------------------------------------------------- model defaults and flags
+
+
+def test_trained_to_think_decides_the_default_mode(tmp_path):
+    from smolthink.chat.backends import trained_to_think
+    from smolthink.models import ModelRef
+
+    assert not trained_to_think(ModelRef("smollm2-135m", "embedded", None), None)
+    run = tmp_path / "run"
+    run.mkdir()
+    assert not trained_to_think(ModelRef(str(run), "hf", run), "{{ messages }}")
+    assert trained_to_think(ModelRef(str(run), "hf", run), "{% if enable_thinking %}…")  # SmolLM3-style
+    (run / "train_config.json").write_text("{}")
+    assert trained_to_think(ModelRef(str(run), "hf", run), None)  # a smolthink run
+    gguf = run / "model.gguf"
+    assert trained_to_think(ModelRef(str(gguf), "gguf", gguf), None)  # exported into its run
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["serve"], {"n_ctx": None, "parallel": 1}),
+    (["serve", "--ctx-size", "1024", "--parallel", "8"], {"n_ctx": 1024, "parallel": 8}),
+    (["ask", "hi", "-c", "2048"], {"n_ctx": 2048}),
+])
+def test_context_window_and_parallel_flags_reach_the_backend(monkeypatch, argv, expected):
+    from typer.testing import CliRunner
+
+    from smolthink.cli import app
+
+    seen = {}
+
+    def load_backend(model, backend="auto", **kwargs):
+        seen.update(kwargs)
+        raise SystemExit(3)
+
+    monkeypatch.setattr("smolthink.chat.backends.load_backend", load_backend)
+    monkeypatch.delenv("SMOLTHINK_API_KEY", raising=False)
+    result = CliRunner().invoke(app, argv)
+    assert result.exit_code == 3, result.output
+    assert {k: seen.get(k) for k in expected} == expected
+
+
+@pytest.mark.slow
+def test_the_default_context_window_is_the_trained_one():
+    backend = load_backend("smollm2-135m", "llama")
+    assert backend.n_ctx == 8192 and backend.thinks is False  # the embedded model is untuned
+    with serving(create_app(backend, model_name="m")) as url:
+        r = httpx.post(url + "/v1/chat/completions", json={"messages": [{"role": "user", "content": "word " * 9000}]})
+    error = r.json()["error"]
+    assert r.status_code == 400 and "the context window is 8192" in error["message"], error
+    assert error["message"].startswith("prompt is 9") and error["code"] == "context_length_exceeded"

@@ -34,7 +34,7 @@ class EvalOptions:
     bfcl_categories: list[str] | None = None
     reasoning_tasks: list[str] | None = None  # "gym/<task>" or "synthetic/<task>"; None: the default set
     enable_thinking: bool = True
-    batch_size: int = 8  # transformers backend only; llama.cpp generates one prompt at a time
+    batch_size: int = 8  # prompts generated together (transformers: padded batches; llama.cpp: parallel sequences)
     max_new_tokens: dict[str, int] = field(default_factory=lambda: dict(MAX_NEW_TOKENS))
 
 
@@ -272,7 +272,8 @@ def evaluate_model(
     """Generate (cached) and score every case on one model; returns {"ref", "backend", "suites", "cases", …}."""
     from smolthink.chat.backends import load_backend
 
-    backend = load_backend(ref, backend_name, progress=status)
+    # llama.cpp decodes batch_size sequences together (BatchedLlamaBackend), the engine `serve --parallel` uses.
+    backend = load_backend(ref, backend_name, progress=status, parallel=options.batch_size)
     started = time.perf_counter()
     folder = out / model_tag(ref or "smollm2-135m")
     _forget_other_weights(folder, ref, status)
