@@ -236,3 +236,20 @@ def test_eval_cli_with_several_models_and_the_dev_split(tiny_model_dir, tmp_path
 
     assert len(dev_ids) == 2 and all(split_of(i) == "dev" for i in dev_ids)
     assert "mean of 2 runs" in result.output and "cut by --limit" in " ".join(result.output.split())
+
+
+def test_reasoning_groups_show_in_every_view(tmp_path):
+    from rich.console import Console
+
+    from smolthink.eval.report import combine, summary_table
+
+    rows = [_row("reasoning", "gym/gcd", "g1", 1.0, "in_distribution"), _row("reasoning", "gym/syllogism", "s1", 0.0, "out_of_distribution"),
+            _row("reasoning", "gym/syllogism", "s2", 1.0, "out_of_distribution")]
+    results = combine({"split": "dev"}, [{"ref": "m", "backend": "b", "suites": aggregate(rows), "cases": rows}])
+    assert results["model"]["suites"]["reasoning"]["groups"]["out_of_distribution"]["accuracy"] == 50.0
+    console = Console(width=200, record=True)
+    console.print(summary_table(results))
+    text = console.export_text()
+    assert "group out_of_distribution" in text and "group in_distribution" in text and "dev split" in text
+    md = write_report(results, tmp_path)["markdown"].read_text()
+    assert "| group out_of_distribution | 2 | 50.0 [" in md

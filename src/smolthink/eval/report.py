@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from rich.markup import escape
 from rich.table import Table
 
 from smolthink.eval.stats import compare, mean_sd
@@ -112,7 +113,7 @@ def _rows(results: dict[str, Any]) -> list[tuple[str, list[dict[str, Any]]]]:
     for suite, data in model.items():
         rows = []
         for kind, stat in _stats(data):
-            label = kind[1] if kind[0] == "categories" else (f"[{kind[1]}]" if kind[0] == "groups" else "overall")
+            label = kind[1] if kind[0] == "categories" else (f"group {kind[1]}" if kind[0] == "groups" else "overall")
             base = _lookup(baseline[suite], kind) if suite in baseline and _has(baseline[suite], kind) else None
             test = _lookup(tests[suite], kind) if suite in tests and _has(tests[suite], kind) else None
             rows.append({"label": label, "kind": kind[0], "model": stat, "baseline": base, "test": test,
@@ -165,17 +166,17 @@ def summary_table(results: dict[str, Any]) -> Table:
     has_base = results.get("baseline") is not None
     split = results["settings"].get("split")
     table = Table(title=f"eval summary (accuracy %, 95 % interval){f' on the {split} split' if split else ''}",
-                  caption="\n".join(_notes(results)), caption_justify="left")
+                  caption=escape("\n".join(_notes(results))), caption_justify="left")
     table.add_column("suite")
     table.add_column("category")
     table.add_column("n", justify="right")
-    table.add_column(results["model"]["ref"], justify="right")
+    table.add_column(escape(results["model"]["ref"]), justify="right")
     if has_base:
-        table.add_column(results["baseline"]["ref"], justify="right")
+        table.add_column(escape(results["baseline"]["ref"]), justify="right")
         table.add_column("Δ (p)", justify="right")
     for suite, rows in _rows(results):
         for row in rows:
-            cells = [suite, _label(row), str(row["model"]["n"]), _acc_text(row["model"])]
+            cells = [escape(suite), escape(_label(row)), str(row["model"]["n"]), _acc_text(row["model"])]
             if has_base:
                 cells += [_acc_text(row["baseline"]) if row["baseline"] else "-", _colored(row["test"])]
             table.add_row(*cells, style="bold" if row["kind"] == "overall" else None)
@@ -220,7 +221,7 @@ def _bar_chart(results: dict[str, Any], suite: str, path: Path) -> Path:
     ax.set_ylabel("accuracy % (95 % interval)")
     ax.set_ylim(0, 108)
     ax.set_title(suite + (" (* significant difference, p < 0.05)" if has_base else ""), fontsize=9)
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))  # outside: it would hide bars and stars
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
