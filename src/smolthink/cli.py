@@ -370,7 +370,7 @@ def eval_(
     split: Annotated[str, typer.Option("--split", help="dev | test | all. Make data, template and recipe decisions on dev only; report test.")] = "test",
     limit: Annotated[Optional[int], typer.Option("--limit", help="The first N cases per category of the split (quick runs; the report marks the categories it cut).", min=1)] = None,
     categories: Annotated[Optional[str], typer.Option("--categories", help="BFCL categories, comma-separated (default: simple_python,multiple,parallel,parallel_multiple,irrelevance).")] = None,
-    tasks: Annotated[Optional[str], typer.Option("--tasks", help="Reasoning tasks, comma-separated: gym/<task> or synthetic/<task> (default: the easy gym tasks and every synthetic task).")] = None,
+    tasks: Annotated[Optional[str], typer.Option("--tasks", help="Reasoning tasks, comma-separated: gym/<task> or synthetic/<task> (default: every synthetic task and the easy gym tasks (in distribution), six gym tasks no data source trains on (out of distribution) and gym/gsm_symbolic).")] = None,
     out: Annotated[Path, typer.Option("--out", "-o", help="Run directory: generations cache, results.json, report.md, report.html.")] = Path("runs/eval"),
     backend: BackendOpt = "auto",
     think: ThinkOpt = True,

@@ -99,6 +99,8 @@ def test_eval_cli_on_a_tiny_model_writes_the_report_and_reuses_the_cache(tiny_mo
 def test_eval_cli_bad_suite_lists_valid_ones():
     result = runner.invoke(app, ["eval", "--suite", "vibes"])
     assert result.exit_code == 2 and "bfcl" in result.output
+    result = runner.invoke(app, ["eval", "--split", "train"])
+    assert result.exit_code == 2 and "dev, test, all" in result.output
 
 
 def test_report_without_baseline(tmp_path):
