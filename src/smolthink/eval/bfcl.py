@@ -5,6 +5,10 @@ BFCL entry into a `Case` whose tools are proper JSON schemas; `score` hands the 
 `bfcl_eval`'s `ast_checker` with the entry's original function docs and ground truth, as BFCL's eval runner does.
 Irrelevance-type categories have no checker: they pass when the model makes no call (relevance: at least one).
 
+Dev and test: every entry belongs to one split by a hash of its id (`cases.split_of`: sha256(id) % 3 == 0 is dev,
+about a third). `load_cases(split=...)` keeps one split ("all", the whole category, unless asked; the runner asks
+for `EvalOptions.split`, "test" by default) and `limit` then takes the first N of it in file order.
+
 Two things stand between us and a plain `import`:
 - the checker imports `bfcl_eval.constants.model_config`, which imports every vendor SDK. It only reads
   `MODEL_CONFIG_MAPPING[model].underscore_to_dot`, so a stand-in module answering False for any model is
