@@ -622,6 +622,9 @@ def test_trained_to_think_decides_the_default_mode(tmp_path):
     assert trained_to_think(ModelRef(str(run), "hf", run), None)  # a smolthink run
     gguf = run / "model.gguf"
     assert trained_to_think(ModelRef(str(gguf), "gguf", gguf), None)  # exported into its run
+    elsewhere = tmp_path / "model.gguf"
+    assert not trained_to_think(ModelRef(str(elsewhere), "gguf", elsewhere), None)
+    assert trained_to_think(ModelRef(str(elsewhere), "gguf", elsewhere), None, "true")  # the export's metadata key
 
 
 @pytest.mark.parametrize("argv, expected", [

@@ -294,9 +294,9 @@ class BatchedLlamaBackend:
                     continue
                 try:
                     self._open(seq, free.pop())
-                except Exception as e:
-                    free.append(seq.seq_id)
+                except Exception as e:  # e.g. a grammar llama.cpp does not parse
                     seq.out.put(("error", e))
+                    self._finish(seq, "error", free, notify=False)
                     continue
                 active.append(seq)
             for seq in active:
@@ -606,27 +606,34 @@ def load_backend(model: str | None, backend: str = "auto", *, progress=None, n_c
         backend = "llama" if ref.kind in ("embedded", "gguf") else "transformers"
     if backend == "llama" and parallel:
         engine: Any = BatchedLlamaBackend(ref.gguf_path(progress=progress), n_ctx=n_ctx, parallel=parallel)
-        own_template = engine._model.metadata().get("tokenizer.chat_template")
+        metadata = engine._model.metadata()
     elif backend == "llama":
         engine = LlamaCppBackend(ref.gguf_path(progress=progress), n_ctx=n_ctx)
-        own_template = engine.llm.metadata.get("tokenizer.chat_template")
+        metadata = engine.llm.metadata
     else:
         engine = TransformersBackend(ref, progress=progress, n_ctx=n_ctx)
-        own_template = engine.tokenizer.chat_template
-    engine.thinks = trained_to_think(ref, own_template)
+        metadata = {"tokenizer.chat_template": engine.tokenizer.chat_template}
+    engine.thinks = trained_to_think(ref, metadata.get("tokenizer.chat_template"),
+                                     metadata.get(THINKING_METADATA_KEY))
     return engine
 
 
-def trained_to_think(ref: ModelRef, own_template: str | None) -> bool:
+THINKING_METADATA_KEY = "smolthink.trained_to_think"  # a GGUF key an export may write (bool)
+
+
+def trained_to_think(ref: ModelRef, own_template: str | None, gguf_flag: Any = None) -> bool:
     """Whether a model was trained to reason in `<think>` blocks, which decides the server's default mode.
 
     A model that was not (the embedded SmolLM2-135M-Instruct, any stock SmolLM2) never closes a pre-filled
     `<think>`, so its whole reply would be unterminated reasoning. Trained to think: a smolthink run (its
-    folder, or the folder of a GGUF exported into it, holds `train_config.json`), or a model whose own template
-    has a thinking switch (SmolLM3, Qwen3: `enable_thinking`). The embedded models are known untuned.
+    folder, or the folder of a GGUF exported into it, holds `train_config.json`; a GGUF that carries
+    `smolthink.trained_to_think`), or a model whose own template has a thinking switch (SmolLM3, Qwen3:
+    `enable_thinking`). The embedded models are known untuned.
     """
     if ref.kind == "embedded":
         return False
+    if gguf_flag is not None:  # llama.cpp reports metadata values as strings
+        return str(gguf_flag).lower() in ("true", "1")
     if ref.path is not None:
         folder = ref.path if ref.path.is_dir() else ref.path.parent
         if (folder / "train_config.json").is_file():
