@@ -27,8 +27,8 @@ def call(name: str, arguments: dict) -> str:
 
 class AgentBackend(ScriptedBackend):
     """Calls the offered weather tool first; once its result is in the prompt (a tool message for LangChain, an
-    "Observation:" user message for smolagents), calls `final_answer` (smolagents' way to finish) with it, or answers in text
-    when no such tool is offered (LangChain)."""
+    "Observation:" user message for smolagents), calls `final_answer` (smolagents' way to finish) with it, or
+    answers in text when no such tool is offered (LangChain)."""
 
     def __init__(self) -> None:
         super().__init__()

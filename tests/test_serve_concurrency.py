@@ -5,7 +5,6 @@ and grammar apart. Scripted backends for the scheduling, the embedded model (slo
 from __future__ import annotations
 
 import json
-import os
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor

@@ -2,9 +2,9 @@
 
 Speaks `/v1/chat/completions` (non-streaming and SSE streaming), `/v1/models` and `/health`, so the official
 `openai` client, LangChain, smolagents and friends can use a smolthink model. Requests arrive in OpenAI's chat
-format and are mapped onto smolthink's conversation schema with `formats.normalize_message`; the reply is parsed
-with `formats.parse_assistant` (non-streaming) or routed live with `formats.StreamSplitter` (streaming), so the
-server reads the think / tool-call syntax exactly like `smolthink chat` does:
+format and are mapped onto smolthink's conversation schema with `formats.normalize_message`; the reply, whole or
+streamed, goes through one `Reply` (`formats.StreamSplitter` routes the text live, `formats.parse_assistant`
+reads each tool-call block), so the server reads the think / tool-call syntax exactly like `smolthink chat` does:
 
 - reasoning comes back as `reasoning_content` and `reasoning` (vLLM's two names), the answer as `content`;
 - `<tool_call>` blocks come back as OpenAI `tool_calls` with JSON-string arguments, finish_reason "tool_calls";
@@ -16,11 +16,15 @@ server reads the think / tool-call syntax exactly like `smolthink chat` does:
   "/no_think" in the system message still win, as in the template;
 - a field the server would not honour (n > 1, logprobs, penalties, unknown fields) is a 400 naming it.
 
-One model, one generation at a time: the backend is not thread-safe. An `asyncio.Lock` (FIFO) serializes
-generations; the blocking generation runs in a worker thread and the lock is released when that thread finishes,
-not when the request does, so a client that disconnects mid-generation cannot let a second generation start on
-the same model. A disconnect does stop its generation, though: it sets the job's cancel event, the backend stops
-within a token, the thread ends and the next request starts.
+Generations run `backend.parallel` at a time (`serve --parallel N`: llama.cpp's `BatchedLlamaBackend` decodes them
+in one batch; other backends take one at a time, FIFO). Each blocking generation runs in a worker thread that
+holds its slot until the thread finishes, not the request, so a client that disconnects mid-generation cannot
+let more generations onto the model than it takes. A disconnect does stop its generation, though: it sets the
+job's cancel event, the backend stops within a token, the thread ends and the next request starts.
+
+tool_choice "required" or a named function, and response_format json_object / json_schema, are enforced by
+constrained decoding (`reply_grammar`: a GBNF grammar from the functions' JSON schemas, as llama-server does),
+so the call parses and its arguments validate even from an untuned model.
 
 No client can hold the model for longer than its own generation: everything before it happens outside the lock
 and is bounded by the request, never by the model. The body is bounded in bytes and in JSON nesting, the
@@ -415,7 +419,8 @@ def reply_grammar(req: ChatRequest, tools: list[dict[str, Any]] | None, prefix: 
     The grammar covers the whole generation after `prefix`, so a thinking reply reasons freely first."""
     choice = req.tool_choice
     if tools and (choice == "required" or isinstance(choice, NamedToolChoice)):
-        named = [t for t in tools if not isinstance(choice, NamedToolChoice) or t["function"]["name"] == choice.function.name]
+        wanted = choice.function.name if isinstance(choice, NamedToolChoice) else None
+        named = [t for t in tools if wanted is None or t["function"]["name"] == wanted]
         calls = [{"type": "object", "required": ["name", "arguments"], "properties": {
             "name": {"const": t["function"]["name"]},
             "arguments": t["function"].get("parameters") or {"type": "object", "properties": {}}}} for t in named]
