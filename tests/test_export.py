@@ -215,6 +215,25 @@ def test_gguf_metadata_matches_the_embedded_model(probe_ggufs):
         assert llm.metadata["general.architecture"] == "llama"
 
 
+def test_a_smolthink_runs_gguf_says_it_was_trained_to_think(tmp_path, probe_dir, probe_ggufs):
+    import shutil
+
+    import gguf
+
+    from smolthink.chat.backends import trained_to_think
+    from smolthink.models import resolve_model
+
+    assert "smolthink.trained_to_think" not in gguf.GGUFReader(probe_ggufs["f16"]).fields  # not a training run
+    run = tmp_path / "run"
+    shutil.copytree(probe_dir, run)
+    (run / "train_config.json").write_text("{}")
+    exported = export_model(str(run), "gguf", "f16", tmp_path / "elsewhere.gguf")
+    flag = gguf.GGUFReader(exported).fields["smolthink.trained_to_think"].contents()
+    assert flag is True
+    with llama(exported) as llm:  # what the server reads, away from the run folder
+        assert trained_to_think(resolve_model(str(exported)), None, llm.metadata.get("smolthink.trained_to_think"))
+
+
 def test_template_without_generation_markers_renders_the_same():
     from jinja2 import TemplateSyntaxError
     from jinja2.sandbox import ImmutableSandboxedEnvironment

@@ -374,7 +374,7 @@ def eval_(
     out: Annotated[Path, typer.Option("--out", "-o", help="Run directory: generations cache, results.json, report.md, report.html.")] = Path("runs/eval"),
     backend: BackendOpt = "auto",
     think: ThinkOpt = True,
-    batch_size: Annotated[int, typer.Option("--batch-size", help="Prompts per batch (transformers backend).", min=1)] = 8,
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Prompts generated together (transformers: padded batches; llama.cpp: parallel sequences).", min=1)] = 8,
 ) -> None:
     """Evaluate tool calling (BFCL), verified reasoning and think compliance; compare with a baseline; write a report.
 

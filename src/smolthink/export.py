@@ -103,7 +103,11 @@ def export_model(
     tmp = temp_name(out)
     try:
         if fmt == "gguf":
-            _write_gguf(model, tokenizer, strip_generation_tags(template), tmp, quant, name=_model_name(ref), progress=progress)
+            # A smolthink run (its folder holds train_config.json) was trained to think: the flag travels with the
+            # file, so `smolthink serve` on the GGUF alone defaults to thinking, as it does on the run folder.
+            trained = any((path / "train_config.json").is_file() for path in inputs[:1] if path.is_dir())
+            _write_gguf(model, tokenizer, strip_generation_tags(template), tmp, quant, name=_model_name(ref),
+                        trained_to_think=trained, progress=progress)
             fsync_path(tmp)
         else:
             _say(progress, f"writing the merged transformers directory → {out}")
@@ -232,7 +236,8 @@ def _check_gguf_support(ref: str, config: Any) -> None:
 # ------------------------------------------------------------------------------------------------------ gguf
 
 
-def _write_gguf(model: Any, tokenizer: Any, template: str, path: Path, quant: str, *, name: str, progress: Progress) -> None:
+def _write_gguf(model: Any, tokenizer: Any, template: str, path: Path, quant: str, *, name: str,
+                trained_to_think: bool = False, progress: Progress) -> None:
     import gguf
 
     config = model.config
@@ -244,6 +249,8 @@ def _write_gguf(model: Any, tokenizer: Any, template: str, path: Path, quant: st
     _add_hyperparameters(writer, config)
     _add_tokenizer(writer, tokenizer, config.vocab_size)
     writer.add_chat_template(template)
+    if trained_to_think:
+        writer.add_bool("smolthink.trained_to_think", True)  # read by chat.backends.trained_to_think
 
     weight_type = {"f16": gguf.GGMLQuantizationType.F16, "q8_0": gguf.GGMLQuantizationType.Q8_0}[quant]
     tensors = list(_gguf_tensors(model))

@@ -113,14 +113,18 @@ def test_report_without_baseline(tmp_path):
 
 @pytest.mark.slow
 def test_eval_end_to_end_on_the_real_model_writes_the_report(tmp_path):
-    """The embedded model through llama.cpp on every suite, two cases per category: the report files exist and
-    every case was scored (garbage answers score 0; nothing raises)."""
+    """The embedded model through llama.cpp on every suite (one reasoning task of each group, to keep CI short),
+    one case per category: the report files exist and every case was scored (garbage answers score 0)."""
     out = tmp_path / "ev"
-    result = runner.invoke(app, ["eval", "--limit", "1", "--categories", "simple_python,irrelevance", "--out", str(out)], catch_exceptions=False)
+    tasks = "synthetic/arithmetic,gym/chain_sum,gym/syllogism,gym/gsm_symbolic"
+    result = runner.invoke(app, ["eval", "--limit", "1", "--categories", "simple_python,irrelevance", "--tasks", tasks,
+                                 "--out", str(out)], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     results = json.loads((out / "results.json").read_text())
     suites = results["model"]["suites"]
     assert set(suites) == {"bfcl", "reasoning", "compliance"}
+    assert suites["reasoning"]["overall"]["n"] == 4
+    assert set(suites["reasoning"]["groups"]) == {"in_distribution", "out_of_distribution", "grade_school_math"}
     assert suites["bfcl"]["overall"]["n"] == 2 and suites["compliance"]["overall"]["n"] == 2
     assert "compliance" in results["model"]["compliance_stats"]
     assert (out / "report.html").stat().st_size > 10_000 and (out / "bfcl.png").is_file()
