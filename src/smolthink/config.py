@@ -85,6 +85,18 @@ def _list_index(part: str, length: int, path: str, where: str) -> int:
     return int(part)
 
 
+def load_recipe_data(cls: type, data: dict[str, Any], path: str | Path) -> Any:
+    """Recipe dataclass `cls` from the mapping read from `path` (overrides applied): every error names the file,
+    and the recipe remembers where it came from (`recipe_file`, not a recipe key: outputs refuse to swallow it)."""
+    try:
+        recipe = load_dataclass(cls, data, str(path))
+    except ConfigError as e:
+        msg = str(e)
+        raise ConfigError(msg if msg.startswith(str(path)) else f"{path}: {msg}") from None
+    recipe.recipe_file = Path(path)
+    return recipe
+
+
 def _deepcopy(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _deepcopy(v) for k, v in value.items()}

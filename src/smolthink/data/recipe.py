@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from smolthink.config import ConfigError, apply_overrides, load_dataclass, read_yaml
+from smolthink.config import ConfigError, apply_overrides, load_dataclass, load_recipe_data, read_yaml
 
 SourceType = Literal["hf", "local", "synthetic-reasoning", "synthetic-tools", "reasoning-gym", "distilled"]
 
@@ -97,13 +97,7 @@ class DataRecipe:
 
 def load_recipe(path: str | Path, overrides: list[str] | None = None) -> DataRecipe:
     data = apply_overrides(read_yaml(path), overrides or [], str(path))
-    try:
-        recipe = load_dataclass(DataRecipe, data, str(path))
-    except ConfigError as e:
-        msg = str(e)
-        raise ConfigError(msg if msg.startswith(str(path)) else f"{path}: {msg}") from None
-    recipe.recipe_file = Path(path)
-    return recipe
+    return load_recipe_data(DataRecipe, data, path)
 
 
 def recipe_from_dict(data: dict[str, Any], where: str = "recipe") -> DataRecipe:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from smolthink.config import ConfigError, apply_overrides, load_dataclass, read_yaml, to_dict
+from smolthink.config import ConfigError, apply_overrides, load_dataclass, load_recipe_data, read_yaml, to_dict
 from smolthink.errors import UserError
 
 # The reasoning word budget `smolthink data build` uses (DataRecipe.reasoning_words); tests/test_distill.py checks
@@ -168,13 +168,7 @@ def load_recipe(path: str | Path, overrides: list[str] | None = None) -> Distill
     if isinstance(teacher, dict) and "api_key" in teacher:
         raise ConfigError(f"{path}: teacher.api_key: a recipe never holds a key; put it in an environment variable "
                           "and name that variable with teacher.api_key_env")
-    try:
-        recipe = load_dataclass(DistillRecipe, data, str(path))
-    except ConfigError as e:
-        msg = str(e)
-        raise ConfigError(msg if msg.startswith(str(path)) else f"{path}: {msg}") from None
-    recipe.recipe_file = Path(path)
-    return recipe
+    return load_recipe_data(DistillRecipe, data, path)
 
 
 # Keys that change how a run goes, not what it writes (a teacher that moved to another port is the same teacher).
