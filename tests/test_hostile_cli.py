@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 
 from smolthink.cli import app
 from smolthink.config import ConfigError, apply_overrides
+from cli_checks import assert_clear_error
 
 runner = CliRunner()
 FIXTURE_JSONL = Path(__file__).parent / "data" / "fixtures" / "local" / "chat.jsonl"
@@ -25,15 +26,6 @@ FIXTURE_JSONL = Path(__file__).parent / "data" / "fixtures" / "local" / "chat.js
 
 def invoke(*args: str, env: dict[str, str] | None = None):
     return runner.invoke(app, list(args), catch_exceptions=False, env=env)
-
-
-def assert_clear_error(result, *names: str, code: int = 2) -> None:
-    """Exit `code`, an `error:` line that names each of `names`, and no traceback."""
-    assert result.exit_code == code, result.output
-    assert "error:" in result.output
-    assert "Traceback" not in result.output
-    for name in names:
-        assert name in result.output, (name, result.output)
 
 
 def snapshot(folder: Path) -> dict[str, tuple[int, int]]:
@@ -130,7 +122,7 @@ def test_inconsistent_config_json_is_a_clear_error(tiny_model_dir, tmp_path):
     done = subprocess.run([sys.executable, "-m", "smolthink.cli", "ask", "hi", "--model", str(model), "--tools", ""],
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
-    assert "error:" in done.stderr and "config.json and weights disagree" in done.stderr
+    assert "error:" in done.stderr and "config.jsonandweightsdisagree" in "".join(done.stderr.split())
     (model / "config.json").write_text("{not json")
     assert_clear_error(invoke("ask", "hi", "--model", str(model), "--tools", ""), "config.json")
 

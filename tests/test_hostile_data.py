@@ -18,21 +18,13 @@ from smolthink.cli import app
 from smolthink.config import ConfigError
 from smolthink.data.build import BuildError, build, load_conversations, load_manifest
 from smolthink.data.recipe import recipe_from_dict
+from cli_checks import assert_clear_error
 
 runner = CliRunner()
 
 
 def invoke(*args) -> object:
     return runner.invoke(app, [str(a) for a in args], catch_exceptions=False)
-
-
-def assert_clear_error(result, *names: str) -> None:
-    """Exit 2, an `error:` line that names each of `names`, and no traceback."""
-    assert result.exit_code == 2, result.output
-    assert "error:" in result.output and "Traceback" not in result.output, result.output
-    flat = "".join(result.output.split())  # rich wraps long lines, also inside a path
-    for name in names:
-        assert "".join(name.split()) in flat, (name, result.output)
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:

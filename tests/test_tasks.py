@@ -26,6 +26,7 @@ from smolthink.chat.tasks import (
 )
 from smolthink.cli import app
 from smolthink.errors import UserError
+from cli_checks import assert_clear_error
 
 runner = CliRunner()
 LIGHTHOUSE = (
@@ -37,14 +38,6 @@ LIGHTHOUSE = (
 
 def invoke(*args, input=None):
     return runner.invoke(app, list(args), input=input, catch_exceptions=False)
-
-
-def assert_clear_error(result, *needles):
-    assert result.exit_code == 2, result.output
-    assert "error:" in result.output and "Traceback" not in result.output
-    text = " ".join(result.output.split())  # rich wraps the line at the terminal's width
-    for needle in needles:
-        assert needle in text, (needle, result.output)
 
 
 @pytest.fixture
