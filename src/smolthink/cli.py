@@ -52,7 +52,7 @@ def _explain(e: Exception) -> None:
         _fail(str(e) or type(e).__name__)
     if isinstance(e, ModuleNotFoundError) and e.name:
         _fail(f"the Python package {e.name.split('.')[0]!r} is missing ({e}); in a checkout run `make setup`, "
-              "or install the extra that needs it: pip install 'smolthink[serve,data,train,eval]'")
+              "or install the extra that needs it: pip install 'smolthink[serve,data,train,eval,distill]'")
     err.print(f"[bold red]error:[/] unexpected {type(e).__name__}: {escape(str(e))}")
     err.print("[dim]this is a bug in smolthink; run the command again with --debug (smolthink --debug …) "
               "to see the traceback, and please report it[/]")
