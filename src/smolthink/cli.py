@@ -368,7 +368,7 @@ def eval_(
     baseline: Annotated[Optional[str], typer.Option("--baseline", help="A second model to compare against (same suites, same prompts), with a paired significance test per category.")] = None,
     suite: Annotated[str, typer.Option("--suite", help="default (all) | bfcl | reasoning | compliance")] = "default",
     split: Annotated[str, typer.Option("--split", help="dev | test | all. Make data, template and recipe decisions on dev only; report test.")] = "test",
-    limit: Annotated[Optional[int], typer.Option("--limit", help="The first N cases per category of the split (quick runs; the report marks the categories it cut).", min=1)] = None,
+    limit: Annotated[Optional[int], typer.Option("--limit", help="N cases per category of the split: a fixed random sample (by a hash of the case id), for quick runs; the report marks the categories it cut.", min=1)] = None,
     categories: Annotated[Optional[str], typer.Option("--categories", help="BFCL categories, comma-separated (default: simple_python,multiple,parallel,parallel_multiple,irrelevance).")] = None,
     tasks: Annotated[Optional[str], typer.Option("--tasks", help="Reasoning tasks, comma-separated: gym/<task> or synthetic/<task> (default: every synthetic task and the easy gym tasks (in distribution), six gym tasks no data source trains on (out of distribution) and gym/gsm_symbolic).")] = None,
     out: Annotated[Path, typer.Option("--out", "-o", help="Run directory: generations cache, results.json, report.md, report.html.")] = Path("runs/eval"),

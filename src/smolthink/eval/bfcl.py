@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from smolthink.errors import UserError
-from smolthink.eval.cases import Case, Scored, check_split, in_split
+from smolthink.eval.cases import Case, Scored, check_split, in_split, sample
 from smolthink.formats import ParsedOutput
 
 SUITE = "bfcl"
@@ -208,7 +208,7 @@ def load_cases(
     split: str = "all",
 ) -> list[Case]:
     """The cases of the given categories that fall in `split` ("dev", "test" or "all"; see cases.split_of), in file
-    order; `limit` keeps the first N of each category's split."""
+    order; `limit` keeps a fixed random sample of N of each category's split (cases.sample)."""
     if isinstance(categories, str):
         categories = [categories]
     valid = available_categories()
@@ -222,7 +222,9 @@ def load_cases(
     data = _data_dir()
     cases: list[Case] = []
     for category in dict.fromkeys(categories):  # a category named twice would duplicate ids
-        entries = [e for e in _read_jsonl(data / f"{VERSION_PREFIX}_{category}.json") if in_split(e["id"], split)][:limit]
+        entries = [e for e in _read_jsonl(data / f"{VERSION_PREFIX}_{category}.json") if in_split(e["id"], split)]
+        keep = set(sample([e["id"] for e in entries], limit))
+        entries = [e for e in entries if e["id"] in keep]
         answers: dict[str, Any] = {}
         if not _is_relevance_type(category):
             answer_file = data / "possible_answer" / f"{VERSION_PREFIX}_{category}.json"

@@ -30,6 +30,16 @@ def in_split(case_id: str, split: str) -> bool:
     return check_split(split) == "all" or split_of(case_id) == split
 
 
+def sample(ids: list[str], limit: int | None) -> list[str]:
+    """`limit` of `ids`, kept in their order: the ones with the smallest sha256("sample:" + id), a random sample that
+    is the same on every run and independent of the split hash. File order is not random (BFCL files run topic by
+    topic), so a quick run on N cases must not mean the first N."""
+    if limit is None or limit >= len(ids):
+        return list(ids)
+    chosen = set(sorted(ids, key=lambda i: hashlib.sha256(f"sample:{i}".encode("utf-8")).hexdigest())[:limit])
+    return [i for i in ids if i in chosen]
+
+
 @dataclass
 class Case:
     suite: str  # "bfcl" | "reasoning" | "compliance"

@@ -30,7 +30,7 @@ MAX_NEW_TOKENS = {"bfcl": 256, "reasoning": 512, "compliance": 512}
 class EvalOptions:
     suite: str = "default"
     split: str = "test"  # "dev" (make decisions here) | "test" (report) | "all"; see eval/cases.py
-    limit: int | None = None  # cases per category, the first N of its split
+    limit: int | None = None  # cases per category: a fixed random sample of its split (cases.sample)
     bfcl_categories: list[str] | None = None
     reasoning_tasks: list[str] | None = None  # "gym/<task>" or "synthetic/<task>"; None: the default set
     enable_thinking: bool = True
