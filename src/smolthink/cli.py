@@ -90,6 +90,7 @@ MaxTokOpt = Annotated[int, typer.Option("--max-new-tokens", help="Tokens per mod
 TempOpt = Annotated[float, typer.Option("--temperature", help="0 = greedy.", min=0.0)]
 RoundsOpt = Annotated[int, typer.Option("--max-rounds", help="Tool rounds per user turn.", min=0)]
 CtxOpt = Annotated[Optional[int], typer.Option("--ctx-size", "-c", help="Context window in tokens (default: the model's trained context, 8192 for SmolLM2).", min=1, show_default=False)]
+GpuLayersOpt = Annotated[Optional[int], typer.Option("--gpu-layers", "-ngl", help="Layers llama.cpp offloads to the GPU, -1 for all (default: all when this llama-cpp-python build has a GPU backend, else 0). The transformers backend uses CUDA, then MPS, then the CPU.", min=-1, show_default=False)]
 
 
 def _fail(message: str) -> None:
@@ -104,7 +105,7 @@ def _fail(message: str) -> None:
 
 
 def _session(model, backend, think, tools, tools_files, docs, system, max_new_tokens, temperature, max_rounds,
-             ctx_size=None):
+             ctx_size=None, gpu_layers=None):
     """Build a ChatSession from CLI options; the tools are resolved (and tools files imported) before the model
     loads, so a bad tool option fails at once."""
     from rich.markup import escape
@@ -123,7 +124,8 @@ def _session(model, backend, think, tools, tools_files, docs, system, max_new_to
         for note in t.notes:  # e.g. the files in --docs that local_search would not read, and why
             err.print(f"[yellow]{t.name} skipped[/] {escape(note)}")
     with err.status("loading model…"):
-        engine = load_backend(model, backend, progress=lambda msg: err.print(f"[dim]{msg}[/]"), n_ctx=ctx_size)
+        engine = load_backend(model, backend, progress=lambda msg: err.print(f"[dim]{msg}[/]"), n_ctx=ctx_size,
+                              gpu_layers=gpu_layers)
     gen = GenerationConfig(max_new_tokens=max_new_tokens, temperature=temperature)
     return ChatSession(engine, tool_list, system=system, think=think, max_rounds=max_rounds, gen=gen)
 
@@ -156,12 +158,13 @@ def chat(
     temperature: TempOpt = 0.0,
     max_rounds: RoundsOpt = 4,
     ctx_size: CtxOpt = None,
+    gpu_layers: GpuLayersOpt = None,
 ) -> None:
     """Chat interactively: streaming, thinking dimmed, tools as panels; /think, /no_think and /help in the chat."""
     from smolthink.chat.ui import interactive
 
     session = _session(model, backend, think, tools, tools_file, docs, system, max_new_tokens, temperature, max_rounds,
-                       ctx_size)
+                       ctx_size, gpu_layers)
     interactive(session, console)
 
 
@@ -180,6 +183,7 @@ def ask(
     max_rounds: RoundsOpt = 4,
     as_json: Annotated[bool, typer.Option("--json", help="Print the whole conversation as JSON (for scripts).")] = False,
     ctx_size: CtxOpt = None,
+    gpu_layers: GpuLayersOpt = None,
 ) -> None:
     """Ask one question and print the answer (with --json: the whole conversation)."""
     if prompt == "-":
@@ -187,7 +191,7 @@ def ask(
     if not prompt.strip():
         _fail("the prompt is empty")
     session = _session(model, backend, think, tools, tools_file, docs, system, max_new_tokens, temperature, max_rounds,
-                       ctx_size)
+                       ctx_size, gpu_layers)
     _answer(session, prompt, model, as_json)
 
 
@@ -327,6 +331,7 @@ def serve(
     ctx_size: CtxOpt = None,
     think: Annotated[Optional[bool], typer.Option("--think/--no-think", help="Think by default (a request's enable_thinking or reasoning_effort still decides). Default: only models trained to think.", show_default=False)] = None,
     parallel: Annotated[int, typer.Option("--parallel", "-np", help="Requests decoded together (llama.cpp backend; each gets the whole context window).", min=1)] = 1,
+    gpu_layers: GpuLayersOpt = None,
 ) -> None:
     """Serve a model over an OpenAI-compatible HTTP API (/v1/chat/completions, /v1/models, /health)."""
     from smolthink.serve import serve_command
@@ -335,7 +340,7 @@ def serve(
         _fail("SMOLTHINK_API_KEY is set but empty: set it to the key clients must send, or unset it to serve "
               "without authentication")
     serve_command(model, backend, host=host, port=port, api_key=api_key, max_tokens_cap=max_tokens_cap,
-                  ctx_size=ctx_size, think=think, parallel=parallel, console=console)
+                  ctx_size=ctx_size, think=think, parallel=parallel, gpu_layers=gpu_layers, console=console)
 
 
 @app.command()
@@ -375,6 +380,7 @@ def eval_(
     backend: BackendOpt = "auto",
     think: ThinkOpt = True,
     batch_size: Annotated[int, typer.Option("--batch-size", help="Prompts generated together (transformers: padded batches; llama.cpp: parallel sequences).", min=1)] = 8,
+    gpu_layers: GpuLayersOpt = None,
 ) -> None:
     """Evaluate tool calling (BFCL), verified reasoning and think compliance; compare with a baseline; write a report.
 
@@ -386,6 +392,7 @@ def eval_(
     from smolthink.eval.runner import EvalOptions, cut_by_limit, evaluate_model, load_cases
 
     options = EvalOptions(suite=suite, split=split, limit=limit, enable_thinking=think, batch_size=batch_size,
+                          gpu_layers=gpu_layers,
                           bfcl_categories=[c.strip() for c in categories.split(",") if c.strip()] if categories else None,
                           reasoning_tasks=[t.strip() for t in tasks.split(",") if t.strip()] if tasks else None)
     cases = load_cases(options)
@@ -408,7 +415,7 @@ def eval_(
 def export(
     model: Annotated[str, typer.Argument(help="Model to export: smollm2-135m, a transformers or PEFT adapter directory (merged into its base), a .gguf file or a hub id.")],
     format_: Annotated[str, typer.Option("--format", "-f", help="gguf (one file for llama.cpp) | hf (merged transformers directory, fp32).")] = "gguf",
-    quant: Annotated[Optional[str], typer.Option("--quant", "-q", help="GGUF weights: f16 (default) | q8_0.")] = None,
+    quant: Annotated[Optional[str], typer.Option("--quant", "-q", help="GGUF weights: f16 (default) | q8_0 | q5_k_m | q4_k_m | q4_0 (the last three by llama.cpp's quantizer). A NAME.Modelfile for Ollama is written beside NAME.gguf.")] = None,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Output file (gguf) or directory (hf); default: beside the model, or in the current folder.")] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace an existing output.")] = False,
 ) -> None:

@@ -75,12 +75,33 @@ def default_threads() -> int:
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
 
 
+def default_gpu_layers() -> int:
+    """Layers llama.cpp offloads by default: all (-1) when this llama-cpp-python build has a GPU backend (CUDA,
+    Metal, Vulkan…), else none (0)."""
+    try:
+        import llama_cpp
+    except ImportError:
+        return 0
+    return -1 if llama_cpp.llama_supports_gpu_offload() else 0
+
+
+def torch_device() -> str:
+    """The device the transformers backend runs on: CUDA, then Apple's MPS, then the CPU."""
+    import torch
+
+    if torch.cuda.is_available():
+        return "cuda"
+    if torch.backends.mps.is_available():
+        return "mps"
+    return "cpu"
+
+
 class LlamaCppBackend:
     name = "llama"
     supports_grammar = True  # constrained decoding: llama.cpp's grammar sampler
 
     def __init__(self, gguf_path: str | os.PathLike, *, n_ctx: int | None = None, n_threads: int | None = None,
-                 thinks: bool = True):
+                 thinks: bool = True, gpu_layers: int | None = None):
         try:
             import llama_cpp
         except ImportError as e:
@@ -94,8 +115,9 @@ class LlamaCppBackend:
 
         self.path = str(gguf_path)
         # n_ctx 0 is llama.cpp's "the context the model was trained with" (8192 for SmolLM2).
+        self.gpu_layers = default_gpu_layers() if gpu_layers is None else gpu_layers
         self.llm = llama_cpp.Llama(model_path=self.path, n_ctx=n_ctx or 0, n_threads=n_threads or default_threads(),
-                                   verbose=False)
+                                   n_gpu_layers=self.gpu_layers, verbose=False)
         self.n_ctx = self.llm.n_ctx()
         # The tokens llama.cpp matches as whole strings when tokenizing with special=True (its "special token
         # cache": control, user-defined and unknown tokens).
@@ -200,7 +222,7 @@ class BatchedLlamaBackend:
     supports_grammar = True
 
     def __init__(self, gguf_path: str | os.PathLike, *, n_ctx: int | None = None, parallel: int = 4,
-                 n_threads: int | None = None, n_batch: int = 512, thinks: bool = True):
+                 n_threads: int | None = None, n_batch: int = 512, thinks: bool = True, gpu_layers: int | None = None):
         import llama_cpp
         from llama_cpp import _internals
         from llama_cpp._logger import set_verbose
@@ -208,8 +230,9 @@ class BatchedLlamaBackend:
         set_verbose(False)  # llama.cpp logs every context and graph it builds otherwise
         self._ll = llama_cpp
         self.path = str(gguf_path)
-        self._model = _internals.LlamaModel(path_model=self.path, params=llama_cpp.llama_model_default_params(),
-                                            verbose=False)
+        model_params = llama_cpp.llama_model_default_params()
+        self.gpu_layers = model_params.n_gpu_layers = default_gpu_layers() if gpu_layers is None else gpu_layers
+        self._model = _internals.LlamaModel(path_model=self.path, params=model_params, verbose=False)
         self.n_ctx = n_ctx or self._model.n_ctx_train()
         self.parallel = parallel
         params = llama_cpp.llama_context_default_params()
@@ -448,12 +471,10 @@ class TransformersBackend:
 
     def __init__(self, ref: ModelRef, *, device: str | None = None, progress=None, n_ctx: int | None = None,
                  thinks: bool = True):
-        import torch
-
         from smolthink.models import load_hf
 
         self.model, self.tokenizer = load_hf(ref, progress=progress)
-        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        self.device = device or torch_device()
         self.model.to(self.device)
         own = self.tokenizer.chat_template
         self.template = own if is_tool_aware(own) else None
@@ -591,11 +612,12 @@ def _first_stop(text: str, stops: list[str]) -> int | None:
 
 
 def load_backend(model: str | None, backend: str = "auto", *, progress=None, n_ctx: int | None = None,
-                 parallel: int | None = None):
+                 parallel: int | None = None, gpu_layers: int | None = None):
     """Resolve a model reference and open it with the requested backend ("auto": llama.cpp for GGUF and the
     embedded model, transformers for HF directories, adapters and hub ids). `n_ctx` None: the context window the
     model was trained with (8192 for SmolLM2). `parallel` set: llama.cpp decodes up to that many requests
-    together (`BatchedLlamaBackend`, what the server and the batched eval use)."""
+    together (`BatchedLlamaBackend`, what the server and the batched eval use). `gpu_layers`: layers llama.cpp
+    offloads to the GPU (-1 all; None: `default_gpu_layers()`); the transformers backend uses `torch_device()`."""
     from smolthink.models import resolve_model
 
     if backend not in BACKENDS:
@@ -606,10 +628,11 @@ def load_backend(model: str | None, backend: str = "auto", *, progress=None, n_c
     if backend == "auto":
         backend = "llama" if ref.kind in ("embedded", "gguf") else "transformers"
     if backend == "llama" and parallel:
-        engine: Any = BatchedLlamaBackend(ref.gguf_path(progress=progress), n_ctx=n_ctx, parallel=parallel)
+        engine: Any = BatchedLlamaBackend(ref.gguf_path(progress=progress), n_ctx=n_ctx, parallel=parallel,
+                                          gpu_layers=gpu_layers)
         metadata = engine._model.metadata()
     elif backend == "llama":
-        engine = LlamaCppBackend(ref.gguf_path(progress=progress), n_ctx=n_ctx)
+        engine = LlamaCppBackend(ref.gguf_path(progress=progress), n_ctx=n_ctx, gpu_layers=gpu_layers)
         metadata = engine.llm.metadata
     else:
         engine = TransformersBackend(ref, progress=progress, n_ctx=n_ctx)

@@ -35,6 +35,7 @@ class EvalOptions:
     reasoning_tasks: list[str] | None = None  # "gym/<task>" or "synthetic/<task>"; None: the default set
     enable_thinking: bool = True
     batch_size: int = 8  # prompts generated together (transformers: padded batches; llama.cpp: parallel sequences)
+    gpu_layers: int | None = None  # llama.cpp layers on the GPU (-1 all); None: all when the build has a GPU backend
     max_new_tokens: dict[str, int] = field(default_factory=lambda: dict(MAX_NEW_TOKENS))
 
 
@@ -273,7 +274,8 @@ def evaluate_model(
     from smolthink.chat.backends import load_backend
 
     # llama.cpp decodes batch_size sequences together (BatchedLlamaBackend), the engine `serve --parallel` uses.
-    backend = load_backend(ref, backend_name, progress=status, parallel=options.batch_size)
+    backend = load_backend(ref, backend_name, progress=status, parallel=options.batch_size,
+                           gpu_layers=options.gpu_layers)
     started = time.perf_counter()
     folder = out / model_tag(ref or "smollm2-135m")
     _forget_other_weights(folder, ref, status)
