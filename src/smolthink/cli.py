@@ -386,20 +386,28 @@ def eval_(
 
     Every accuracy comes with its n and a 95 % interval; a difference from the baseline with a paired test's p-value.
     Cases are split into dev (a third) and test: decide on dev, report on test."""
+    from rich.markup import escape
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     from smolthink.eval.report import combine, summary_table, write_report
-    from smolthink.eval.runner import EvalOptions, cut_by_limit, evaluate_model, load_cases
+    from smolthink.eval.runner import EvalOptions, cut_by_limit, decontaminate, evaluate_model, load_cases
 
     options = EvalOptions(suite=suite, split=split, limit=limit, enable_thinking=think, batch_size=batch_size,
                           gpu_layers=gpu_layers,
                           bfcl_categories=[c.strip() for c in categories.split(",") if c.strip()] if categories else None,
                           reasoning_tasks=[t.strip() for t in tasks.split(",") if t.strip()] if tasks else None)
-    cases = load_cases(options)
-    settings = {"suite": suite, "split": split, "limit": limit, "think": think, "cases": len(cases)}
+    refs = (list(dict.fromkeys(model)) if model else [None]) + ([baseline] if baseline else [])
+    cases, decontamination = decontaminate(load_cases(options), refs)
+    for name in decontamination["hash_files"]:
+        err.print(f"[dim]decontaminating against {escape(name)}[/]")
+    if decontamination["skipped"]:
+        skipped = ", ".join(f"{n} {s}" for s, n in decontamination["skipped"].items())
+        err.print(f"skipped {skipped} case(s) whose prompt is in a model's training data")
+    settings = {"suite": suite, "split": split, "limit": limit, "think": think, "cases": len(cases),
+                "decontamination": decontamination}
     columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn()]
     evaluated: list[dict] = []
-    for role, ref in [("model", m) for m in (list(dict.fromkeys(model)) if model else [None])] + ([("baseline", baseline)] if baseline else []):
+    for role, ref in [("model", m) for m in refs[:len(refs) - bool(baseline)]] + ([("baseline", baseline)] if baseline else []):
         with Progress(*columns, console=err) as bar:
             task = bar.add_task(f"{role}: {ref or 'smollm2-135m'}", total=len(cases))
             evaluated.append(evaluate_model(ref, backend, cases, out, options, progress=lambda done, total: bar.update(task, completed=done),

@@ -11,6 +11,7 @@ leaves a directory that looks complete; what killed builds left beside it is rem
     <phase>/                  DatasetDict(train, validation): input_ids, assistant_masks, source, row_id
     quarantine.jsonl          every rejected row: source, row_id, reason, detail
     manifest.json             resolved recipe, per-source counts, token statistics, content hashes, versions
+    prompts.sha256            a hash of every distinct user turn of the mixture: eval skips cases found here
 
 Every split is written, empty ones too (validation: 0, a one-example mixture), and reads back as an empty split.
 `--overwrite` replaces only a previous build (a directory with a manifest.json) or an empty directory, and no
@@ -32,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from smolthink.config import ConfigError, to_dict
+from smolthink.data.decontam import HASH_FILE, hashes_of
 from smolthink.data.example import Example, Rejected, SourceError
 from smolthink.data.filters import Deduplicator, check
 from smolthink.data.recipe import DataRecipe, SourceSpec
@@ -259,6 +261,8 @@ def build(recipe: DataRecipe, out: str | Path, *, overwrite: bool = False, conso
             _save_splits(parts, tmp / phase.name)
             phases[phase.name] = {"window": phase.window, "stride": phase.stride, **phase_stats}
 
+        prompt_hashes = hashes_of(ex.messages for examples in splits.values() for ex in examples)
+        (tmp / HASH_FILE).write_text("".join(h + "\n" for h in prompt_hashes), encoding="utf-8")
         manifest = {
             "recipe": to_dict(recipe),
             "sources": stats,
@@ -266,6 +270,7 @@ def build(recipe: DataRecipe, out: str | Path, *, overwrite: bool = False, conso
             "no_think_examples": {s: _thinking_modes(recipe, s, len(e)).count(False) for s, e in splits.items()},
             "phases": phases,
             "hashes": {s: _hash_rows(r) for s, r in rows.items()},
+            "prompt_hashes": {"file": HASH_FILE, "count": len(prompt_hashes)},  # what eval decontaminates against
             "quarantined": sum(sum(s["rejected"].values()) for s in stats.values()),
             "tokenizer": recipe.tokenizer,
             "versions": _versions(),

@@ -5,9 +5,9 @@ Questions come from the same generators as the training data (`smolthink.data.so
 `.synthetic_reasoning`), at held-out seeds. The seed rule: **training recipes use generator seeds below 1_000_000;
 evaluation uses seeds from 7_000_000 up** (`EVAL_SEED` here, 7_100_000 for the compliance suite). Both generators
 build item i from (seed, i) alone, so different seeds never share an item by construction; what they can share by
-chance is a question text, in tasks whose problem space is small ("Spell apple backward."). Eval items whose
-question appears among the training items of the shipped recipes (`TRAINING_SOURCES`, kept in step with
-recipes/data/*.yaml by a test) are therefore skipped; ids keep the generator index, so they stay stable.
+chance is a question text, in tasks whose problem space is small ("Spell apple backward."). Such cases are skipped
+at eval time for a model whose data build holds the question (`smolthink.data.decontam`: the build records a hash
+of every prompt); ids keep the generator index, so they stay stable.
 
 A case's id is f"{category}/{seed}:{i}": item i of that task's generator at that seed. Item i of a task does not
 depend on `limit` or on which other tasks are chosen, so the generation cache (keyed by id and prompt) stays valid.
@@ -34,7 +34,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from smolthink.data.sources import gym, synthetic_reasoning, synthetic_tools
+from smolthink.data.sources import gym, synthetic_reasoning
 from smolthink.eval.cases import Case, Scored, check_split
 from smolthink.formats import ParsedOutput
 
@@ -43,18 +43,6 @@ DEV_SEED_OFFSET = 50_000  # dev items come from EVAL_SEED + DEV_SEED_OFFSET
 TEST_POOL = 200  # dev skips questions among the first TEST_POOL test items of a task
 TRAINING_SEED_LIMIT = 1_000_000  # every generator seed in a training recipe must be below this
 DEFAULT_LIMIT = 20  # cases per category
-
-# (source type, seed, n, tasks or kinds) of the generator sources in the shipped data recipes: eval questions found
-# among their items are skipped. tests/eval/test_reasoning.py checks that this covers recipes/data/*.yaml.
-# synthetic-tools is listed because its math kind and a third of its irrelevance items are synthetic-reasoning
-# problems. The source's `tasks` (synthetic-reasoning) or `kinds` (synthetic-tools) list, None for all, is part of
-# the entry, since item i's task or kind follows that list.
-TRAINING_SOURCES: tuple[tuple[str, int, int, tuple[str, ...] | None], ...] = (
-    ("synthetic-reasoning", 1000, 5000, None), ("reasoning-gym", 3000, 3300, None),
-    ("synthetic-tools", 2000, 5000, None),
-    ("synthetic-tools", 2000, 5000, ("single", "multiple", "parallel", "multi_step", "answer_from_result",
-                                     "irrelevance", "irrelevance", "formula", "formula", "formula")))
-
 
 # Out-of-distribution reasoning-gym tasks: none is generated or solved by a shipped data source, each answer is short
 # and checkable, and these configs keep them within a small model's reach (yes/no and true/false ones at least at
@@ -97,22 +85,6 @@ def _check_names(kind: str, names: Sequence[str] | None, valid: Sequence[str], d
     return list(dict.fromkeys(names))
 
 
-@functools.cache
-def _training_questions() -> frozenset[str]:
-    """The user questions of the shipped recipes' generator sources (built in a few seconds, once)."""
-    questions: set[str] = set()
-    for kind, seed, n, names in TRAINING_SOURCES:
-        if kind == "synthetic-tools":
-            examples = synthetic_tools.generate(n, seed=seed, kinds=names)
-        elif kind == "synthetic-reasoning":
-            examples = synthetic_reasoning.generate(n, seed=seed, tasks=names)
-        else:
-            examples = gym.generate(n, seed=seed, tasks=names)
-        for ex in examples:
-            questions.update(m["content"] for m in ex.messages if m["role"] == "user")
-    return frozenset(questions)
-
-
 def _generate(source: Any, n: int, seed: int, task: str) -> list[Any]:
     if source is gym and task in TASK_CONFIGS:
         return list(gym.generate(n, seed=seed, tasks=[task], configs={task: TASK_CONFIGS[task]}))
@@ -120,8 +92,8 @@ def _generate(source: Any, n: int, seed: int, task: str) -> list[Any]:
 
 
 def _held_out(source: Any, task: str, limit: int, seed: int, exclude: frozenset[str] = frozenset()) -> list[Any]:
-    """The first `limit` items of one task at `seed` whose question no training item asks (nor `exclude` holds)."""
-    seen = _training_questions() | exclude
+    """The first `limit` items of one task at `seed` whose question `exclude` does not hold."""
+    seen = exclude
     n = limit + 8
     while True:
         # item i depends on (seed, i) alone, so a longer run repeats the shorter one as its prefix

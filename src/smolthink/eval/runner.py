@@ -67,6 +67,23 @@ def load_cases(options: EvalOptions) -> list[Case]:
     return cases
 
 
+def decontaminate(cases: Sequence[Case], refs: Sequence[str | None]) -> tuple[list[Case], dict[str, Any]]:
+    """The cases whose user turns no model of the comparison was trained on (data/decontam.py), and what was skipped:
+    {"skipped": {suite: n}, "hash_files": [...]}. The same cases are dropped for every model, so comparisons stay
+    paired."""
+    from smolthink.data.decontam import prompt_hash, training_data_of, training_hashes, user_prompts
+
+    folders = [d for d in (training_data_of(ref) for ref in refs) if d is not None]
+    seen, files = training_hashes(folders)
+    kept, skipped = [], defaultdict(int)
+    for case in cases:
+        if seen and any(prompt_hash(text) in seen for text in user_prompts(case.messages)):
+            skipped[case.suite] += 1
+        else:
+            kept.append(case)
+    return kept, {"skipped": dict(skipped), "hash_files": files}
+
+
 def cut_by_limit(options: EvalOptions, cases: Sequence[Case]) -> dict[str, dict[str, dict[str, int]]]:
     """{suite: {category: {"n": cases evaluated, "of": cases in the whole split}}} for the categories that `limit`
     cut short: their numbers are not the split's."""
