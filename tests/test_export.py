@@ -156,6 +156,44 @@ def test_q8_0_gguf_runs_and_mostly_agrees(probe_ggufs, probe_reference):
     print(f"tiny probe model, q8_0 GGUF vs transformers fp32: {same}/{len(PROMPTS)} prompts with equal {N} greedy tokens")
 
 
+@pytest.mark.parametrize("quant", ["q5_k_m", "q4_k_m", "q4_0"])
+def test_llama_cpp_quants_load_generate_and_leave_only_the_file_and_its_modelfile(tmp_path, probe_dir, probe_ggufs,
+                                                                                  probe_reference, quant):
+    import gguf
+
+    path = export_model(str(probe_dir), "gguf", quant, tmp_path / f"probe-{quant}.gguf")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"probe-{quant}.Modelfile", f"probe-{quant}.gguf"]
+    assert f"FROM ./probe-{quant}.gguf" in (tmp_path / f"probe-{quant}.Modelfile").read_text().splitlines()
+    reader = gguf.GGUFReader(path)
+    kinds = {t.name: t.tensor_type for t in reader.tensors}
+    # The probe model's 64-wide rows do not split into k-quants' 256-value blocks: llama.cpp falls back to q5_0 /
+    # q5_1 / q8_0 for them, as for SmolLM2-135M's 576-wide rows. Norms stay f32; the metadata travels.
+    assert kinds["blk.0.attn_q.weight"] in {"q4_0": {gguf.GGMLQuantizationType.Q4_0}}.get(quant, {
+        gguf.GGMLQuantizationType.Q5_0, gguf.GGMLQuantizationType.Q5_1, gguf.GGMLQuantizationType.Q8_0})
+    assert kinds["blk.0.attn_norm.weight"] == gguf.GGMLQuantizationType.F32
+    assert path.stat().st_size < 0.6 * probe_ggufs["f16"].stat().st_size
+    assert "tokenizer.chat_template" in reader.fields
+
+    _, _, expected = probe_reference
+    with llama(path) as llm:
+        outputs = [llama_greedy(llm, prompt) for prompt in PROMPTS]
+    assert all(len(tokens) == N for tokens in outputs)
+    same = sum(ours == theirs for ours, theirs in zip(outputs, expected))
+    print(f"tiny probe model, {quant} GGUF vs transformers fp32: {same}/{len(PROMPTS)} prompts with equal {N} greedy tokens")
+
+
+def test_a_failed_or_missing_quantizer_leaves_nothing(tmp_path, probe_dir, monkeypatch):
+    import llama_cpp
+
+    monkeypatch.setattr(llama_cpp, "llama_model_quantize", lambda *args: 1)
+    with pytest.raises(ExportError, match="could not quantize.*q4_0"):
+        export_model(str(probe_dir), "gguf", "q4_0", tmp_path / "x.gguf")
+    monkeypatch.delattr(llama_cpp, "LLAMA_FTYPE_MOSTLY_Q4_K_M")
+    with pytest.raises(ExportError, match="no q4_k_m quantizer.*f16 or q8_0"):
+        export_model(str(probe_dir), "gguf", "q4_k_m", tmp_path / "x.gguf")
+    assert list(tmp_path.iterdir()) == []  # neither the f16 intermediate nor a partial file
+
+
 def test_lora_adapter_is_merged_into_gguf_and_hf(tmp_path, probe_dir, probe_reference):
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
@@ -290,7 +328,7 @@ def test_force_replaces_only_a_previous_export_of_the_same_kind(tmp_path, probe_
     assert load(hf_out)[0].config.model_type == "llama"  # the marker does not get in the way of loading
     (tmp_path / "empty").mkdir()
     export_model(str(probe_dir), "hf", None, tmp_path / "empty", force=True)  # an empty folder holds nothing to lose
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty", "model-hf", "model.gguf"]  # no temporaries left
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty", "model-hf", "model.Modelfile", "model.gguf"]  # no temporaries left
 
 
 def _tree(folder):
@@ -314,6 +352,23 @@ def test_force_never_deletes_what_an_export_did_not_write(tmp_path, probe_dir):
     with pytest.raises(ExportError, match=f"no {EXPORT_MARKER}"):
         export_model(str(probe_dir), "hf", None, run, force=True)
     assert (run / "config.json").is_file()
+
+
+def test_the_modelfile_beside_a_gguf_follows_the_same_rules(tmp_path, probe_dir):
+    out = tmp_path / "m.gguf"
+    export_model(str(probe_dir), "gguf", "f16", out)
+    ours = (tmp_path / "m.Modelfile").read_text()
+    out.unlink()
+    with pytest.raises(ExportError, match="m.Modelfile already exists.*--force"):
+        export_model(str(probe_dir), "gguf", "f16", out)
+    (tmp_path / "m.Modelfile").write_text("FROM llama3\n")  # someone's own Modelfile
+    with pytest.raises(ExportError, match="not a Modelfile written by smolthink.*nothing was deleted"):
+        export_model(str(probe_dir), "gguf", "f16", out, force=True)
+    assert (tmp_path / "m.Modelfile").read_text() == "FROM llama3\n" and not out.exists()
+    (tmp_path / "m.Modelfile").write_text(ours)
+    export_model(str(probe_dir), "gguf", "q8_0", out, force=True)
+    with pytest.raises(ExportError, match="name of the Modelfile"):
+        export_model(str(probe_dir), "gguf", "f16", tmp_path / "x.Modelfile")
 
 
 def test_force_never_replaces_the_model_being_exported(tmp_path, probe_dir):
@@ -340,14 +395,14 @@ def test_an_export_removes_what_killed_exports_left_but_not_a_running_ones(tmp_p
     for path in (stale_file, stale_dir):
         os.utime(path, (hours_ago, hours_ago))
     export_model(str(probe_dir), "gguf", "f16", tmp_path / "m.gguf")
-    assert sorted(p.name for p in tmp_path.iterdir()) == [".m.gguf.tmp-4e5f", "m.gguf"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".m.gguf.tmp-4e5f", "m.Modelfile", "m.gguf"]
 
 
 def test_unknown_format_and_quantization_list_the_valid_ones(tmp_path, probe_dir):
     with pytest.raises(ExportError, match="'onnx'.*gguf, hf"):
         export_model(str(probe_dir), "onnx", None, tmp_path / "x")
-    with pytest.raises(ExportError, match="'q4_0'.*f16, q8_0"):
-        export_model(str(probe_dir), "gguf", "q4_0", tmp_path / "x.gguf")
+    with pytest.raises(ExportError, match="'q3_k'.*f16, q8_0, q5_k_m, q4_k_m, q4_0"):
+        export_model(str(probe_dir), "gguf", "q3_k", tmp_path / "x.gguf")
     with pytest.raises(ExportError, match="gguf only"):
         export_model(str(probe_dir), "hf", "q8_0", tmp_path / "x")
     assert list(tmp_path.iterdir()) == []

@@ -6,7 +6,11 @@ This module owns `smolthink export`:
 * the transformers → GGUF conversion for the Llama architecture (the SmolLM2 family that smolthink trains),
   following llama.cpp's `convert_hf_to_gguf.py` and written with the `gguf` package: hyper-parameters, tensor
   names, the q/k rotary permutation, the GPT-2 BPE tokenizer metadata, and the chat template without the
-  transformers-only `{% generation %}` markers; weights as f16 or q8_0 (norms stay f32);
+  transformers-only `{% generation %}` markers; weights as f16 or q8_0 (norms stay f32), or q5_k_m / q4_k_m /
+  q4_0 by llama.cpp's own quantizer from an f16 intermediate;
+* an Ollama Modelfile beside each GGUF (`NAME.gguf` → `NAME.Modelfile`): FROM, a TEMPLATE in Ollama's Go template
+  syntax that renders smolthink's chat format (checked against the jinja template by tests/test_modelfile.py),
+  stop tokens and smolthink's decoding defaults;
 * writing outputs safely: an existing output is refused unless `force`, and the new one is built beside it,
   fsynced and moved into place with `os.replace`, so a failed export never leaves a half-written model (and what
   killed exports left beside it is removed by the next one). `force` replaces only an output of the same kind: a
@@ -18,6 +22,7 @@ Heavy imports (torch, transformers, gguf, numpy) happen inside functions so that
 
 from __future__ import annotations
 
+import ctypes
 import json
 import re
 import shutil
@@ -31,10 +36,44 @@ from smolthink.formats import chat_template, is_tool_aware
 # The cache's fsync/temporary-name helpers: exports follow the same write-then-rename rules.
 from smolthink.errors import UserError
 from smolthink.models import (ModelError, Progress, fsync_path, fsync_tree, load_hf, remove_leftovers, replace_path,
-                              resolve_model, temp_name)
+                              resolve_model, temp_name, write_atomic)
 
 # Output format → quantizations it accepts (the first is the default). An hf export is always lossless fp32.
-FORMATS: dict[str, tuple[str, ...]] = {"gguf": ("f16", "q8_0"), "hf": ()}
+FORMATS: dict[str, tuple[str, ...]] = {"gguf": ("f16", "q8_0", "q5_k_m", "q4_k_m", "q4_0"), "hf": ()}
+# Quantizations written by llama.cpp's own quantizer (llama_model_quantize, as llama-quantize runs it) from an
+# f16 file: the name of their llama_ftype constant in llama-cpp-python. f16 and q8_0 are written directly.
+LLAMA_QUANTS = {"q4_0": "LLAMA_FTYPE_MOSTLY_Q4_0", "q4_k_m": "LLAMA_FTYPE_MOSTLY_Q4_K_M",
+                "q5_k_m": "LLAMA_FTYPE_MOSTLY_Q5_K_M"}
+# Ollama's TEMPLATE for smolthink's chat format (templates/smollm2.jinja), in Go template syntax over the values
+# Ollama passes: .System (the system messages), .Messages (.Role, .Content, .Thinking, .ToolCalls[].Function.Name
+# and .Arguments), .Tools, .Think / .IsThinkSet (the request's `think`). `__THINK__` is the default thinking
+# mode when a request does not set `think`. tests/test_export.py renders it against the jinja template.
+OLLAMA_TEMPLATE = (
+    '{{- $think := __THINK__ }}{{- $prev := "" }}<|im_start|>system\n'
+    '{{ if .System }}{{ .System }}{{ else }}You are a helpful AI assistant named SmolLM, trained by Hugging Face{{ end }}'
+    '{{ if .Tools }}\n\nYou may call one or more functions to assist with the user query. You are provided with '
+    'function signatures within <tools></tools> XML tags:\n<tools>'
+    '{{ range .Tools }}\n{"type": "function", "function": {{ .Function }}}{{ end }}'
+    '\n</tools>\nIf a function fits the query, call it: for each function call, return a JSON object with the '
+    'function name and arguments within <tool_call></tool_call> XML tags:\n<tool_call>\n{"name": '
+    '<function-name>, "arguments": <args-json-object>}\n</tool_call>\nIf no function fits, answer directly '
+    'without calling one.{{ end }}<|im_end|>\n'
+    '{{ range $i, $m := .Messages }}{{ $rest := slice $.Messages $i }}{{ $last := eq (len $rest) 1 }}'
+    '{{ if eq $m.Role "user" }}<|im_start|>user\n{{ $m.Content }}<|im_end|>\n'
+    '{{ else if eq $m.Role "assistant" }}<|im_start|>assistant\n<think>\n{{ if $think }}{{ $m.Thinking }}{{ end }}'
+    '\n</think>\n\n{{ $m.Content }}'
+    '{{ range $j, $c := $m.ToolCalls }}{{ if or $m.Content $j }}\n{{ end }}<tool_call>\n{"name": '
+    '"{{ $c.Function.Name }}", "arguments": {{ $c.Function.Arguments }}}\n</tool_call>{{ end }}'
+    '{{ if not $last }}<|im_end|>\n{{ end }}'
+    '{{ else if eq $m.Role "tool" }}{{ if ne $prev "tool" }}<|im_start|>user{{ end }}'
+    '\n<tool_response>\n{{ $m.Content }}\n</tool_response>'
+    '{{ if or $last (ne (index $rest 1).Role "tool") }}<|im_end|>\n{{ end }}{{ end }}'
+    '{{ if and $last (ne $m.Role "assistant") }}<|im_start|>assistant\n<think>\n'
+    '{{ if not $think }}\n</think>\n\n{{ end }}{{ end }}{{ $prev = $m.Role }}{{ end }}'
+)
+# Decoding defaults a Modelfile carries: smolthink's own (greedy), stop at the end of a turn.
+OLLAMA_STOPS = ("<|im_end|>", "<|im_start|>", "<|endoftext|>")
+
 # Written into every hf export: `--force` replaces a directory only when it carries this file (ours to replace).
 EXPORT_MARKER = ".smolthink-export.json"
 
@@ -74,7 +113,8 @@ def export_model(
 ) -> Path:
     """Export the model `ref` (merging a LoRA adapter into its base) and return the written path.
 
-    fmt "gguf": one GGUF file for llama.cpp, `quant` f16 (default) or q8_0. fmt "hf": a transformers directory
+    fmt "gguf": one GGUF file for llama.cpp, `quant` f16 (default), q8_0, or q5_k_m / q4_k_m / q4_0 (an f16 file
+    quantized by llama.cpp's own quantizer), with an Ollama Modelfile beside it (`modelfile_path`). fmt "hf": a transformers directory
     (fp32 safetensors, config, tokenizer with its chat template); `quant` must be None.
     `out` defaults to `default_output(ref, fmt, quant)`; an existing `out` is replaced only when `force`.
     """
@@ -93,6 +133,8 @@ def export_model(
     if not out.parent.is_dir():
         raise ExportError(f"the output folder {out.parent} does not exist")
     remove_leftovers(out)  # what killed exports to this output left beside it
+    if fmt == "gguf":
+        remove_leftovers(modelfile_path(out))
 
     started = time.perf_counter()
     model, tokenizer = _load_merged(ref, progress)
@@ -101,13 +143,19 @@ def export_model(
         _check_gguf_support(ref, model.config)
 
     tmp = temp_name(out)
+    f16_tmp = temp_name(out)  # the f16 file that llama.cpp quantizes into `tmp` (LLAMA_QUANTS only)
     try:
         if fmt == "gguf":
             # A smolthink run (its folder holds train_config.json) was trained to think: the flag travels with the
             # file, so `smolthink serve` on the GGUF alone defaults to thinking, as it does on the run folder.
             trained = any((path / "train_config.json").is_file() for path in inputs[:1] if path.is_dir())
-            _write_gguf(model, tokenizer, strip_generation_tags(template), tmp, quant, name=_model_name(ref),
-                        trained_to_think=trained, progress=progress)
+            if quant in LLAMA_QUANTS:
+                _write_gguf(model, tokenizer, strip_generation_tags(template), f16_tmp, "f16", name=_model_name(ref),
+                            trained_to_think=trained, progress=progress)
+                _llama_quantize(f16_tmp, tmp, quant, progress)
+            else:
+                _write_gguf(model, tokenizer, strip_generation_tags(template), tmp, quant, name=_model_name(ref),
+                            trained_to_think=trained, progress=progress)
             fsync_path(tmp)
         else:
             _say(progress, f"writing the merged transformers directory → {out}")
@@ -118,13 +166,41 @@ def export_model(
             fsync_tree(tmp)
         _check_out(out, fmt, force, inputs)  # again: something may have appeared there while we converted
         replace_path(tmp, out)
+        if fmt == "gguf":
+            text = ollama_modelfile(out.name, template, trained_to_think=trained,
+                                    n_ctx=int(model.config.max_position_embeddings))
+            write_atomic(modelfile_path(out), text)
     finally:
+        f16_tmp.unlink(missing_ok=True)
         if tmp.is_dir():
             shutil.rmtree(tmp, ignore_errors=True)
         else:
             tmp.unlink(missing_ok=True)
     _say(progress, f"exported in {time.perf_counter() - started:.0f} s")
     return out
+
+
+def modelfile_path(gguf_path: Path) -> Path:
+    """The Ollama Modelfile written beside a GGUF export: `name.gguf` → `name.Modelfile` (one per file, so several
+    quantizations can share a folder)."""
+    return gguf_path.with_suffix(".Modelfile")
+
+
+def ollama_modelfile(gguf_name: str, template: str, *, trained_to_think: bool, n_ctx: int) -> str:
+    """An Ollama Modelfile for the GGUF file `gguf_name` in the same folder (`ollama create NAME -f X.Modelfile`).
+
+    With smolthink's chat format (`template` is chat_template()), TEMPLATE renders it in Ollama's Go template
+    syntax; thinking is on by default only for a model trained to think (as `smolthink serve` decides), and a
+    request's `think` switches it. Another template is left to Ollama, which reads the GGUF's own.
+    """
+    lines = [f"# Ollama Modelfile written by smolthink export: ollama create {Path(gguf_name).stem} -f "
+             f"{Path(gguf_name).stem}.Modelfile", f"FROM ./{gguf_name}"]
+    if strip_generation_tags(template) == strip_generation_tags(chat_template()):
+        think = "or (not .IsThinkSet) .Think" if trained_to_think else "and .IsThinkSet .Think"
+        lines.append(f'TEMPLATE """{OLLAMA_TEMPLATE.replace("__THINK__", think)}"""')
+    lines += [f'PARAMETER stop "{stop}"' for stop in OLLAMA_STOPS]
+    lines += ["PARAMETER temperature 0", f"PARAMETER num_ctx {n_ctx}"]
+    return "\n".join(lines) + "\n"
 
 
 def default_output(ref: str, fmt: str, quant: str | None) -> Path:
@@ -183,8 +259,16 @@ def _check_out(out: Path, fmt: str, force: bool, inputs: list[Path]) -> None:
     for path in inputs:
         if path == target or target in path.parents:
             raise ExportError(f"--out {out} is or holds {path}, the model being exported: choose another --out")
-    if not out.exists() and not out.is_symlink():
-        return
+    if out.exists() or out.is_symlink():
+        _check_existing(out, fmt, force)
+    if fmt == "gguf":
+        if modelfile_path(out) == out:
+            raise ExportError(f"--out {out}: that is the name of the Modelfile written beside the GGUF; name the "
+                              "GGUF file …/name.gguf")
+        _check_modelfile(modelfile_path(out), force)
+
+
+def _check_existing(out: Path, fmt: str, force: bool) -> None:
     if not force:
         raise ExportError(f"{out} already exists: choose another --out, or pass --force to replace it")
     if fmt == "gguf":
@@ -195,6 +279,18 @@ def _check_out(out: Path, fmt: str, force: bool, inputs: list[Path]) -> None:
         raise ExportError(f"{out} is not a directory written by smolthink export --format hf (it has no "
                           f"{EXPORT_MARKER}): --force replaces only a previous hf export, so nothing was deleted; "
                           "choose another --out or remove it yourself")
+
+
+def _check_modelfile(path: Path, force: bool) -> None:
+    """The Modelfile beside a GGUF export follows the GGUF's rules: replaced only with `force`, and only ours."""
+    if not path.exists() and not path.is_symlink():
+        return
+    if not force:
+        raise ExportError(f"{path} already exists: choose another --out, or pass --force to replace it")
+    ours = path.is_file() and path.read_bytes()[:64].startswith(b"# Ollama Modelfile written by smolthink export")
+    if not ours:
+        raise ExportError(f"{path} is not a Modelfile written by smolthink export: --force replaces only its own, so "
+                          "nothing was deleted; choose another --out or remove it yourself")
 
 
 def _is_gguf(path: Path) -> bool:
@@ -272,6 +368,35 @@ def _write_gguf(model: Any, tokenizer: Any, template: str, path: Path, quant: st
     writer.write_kv_data_to_file()
     writer.write_tensors_to_file()
     writer.close()
+
+
+def _llama_quantize(source: Path, target: Path, quant: str, progress: Progress) -> None:
+    """Quantize the f16 GGUF `source` into `target` with llama.cpp's quantizer, as `llama-quantize` does.
+
+    Tensors whose rows do not split into the format's blocks (256 values for k-quants: SmolLM2-135M's 576-wide
+    rows) get llama.cpp's own fallback type (q5_0 / q5_1 / q8_0 for k-quants; f16 when not even 32 divide them).
+    """
+    try:
+        import llama_cpp
+    except ImportError as e:
+        raise ExportError(f"--quant {quant} quantizes with llama.cpp, which needs llama-cpp-python ({e}); in a "
+                          "checkout run `make setup`, or export f16 / q8_0") from None
+    ftype = getattr(llama_cpp, LLAMA_QUANTS[quant], None)
+    if ftype is None or not hasattr(llama_cpp, "llama_model_quantize"):
+        raise ExportError(f"this llama-cpp-python build has no {quant} quantizer ({LLAMA_QUANTS[quant]}): "
+                          f"export f16 or q8_0, or upgrade llama-cpp-python")
+    from llama_cpp._logger import set_verbose
+
+    from smolthink.chat.backends import default_threads
+
+    set_verbose(False)  # llama.cpp logs every tensor, and each k-quant fallback, otherwise
+    _say(progress, f"quantizing to {quant} with llama.cpp")
+    params = llama_cpp.llama_model_quantize_default_params()
+    params.ftype = ftype
+    params.nthread = default_threads()
+    status = llama_cpp.llama_model_quantize(str(source).encode(), str(target).encode(), ctypes.byref(params))
+    if status != 0 or not target.is_file():
+        raise ExportError(f"llama.cpp could not quantize the model to {quant} (status {status})")
 
 
 def _add_hyperparameters(writer: Any, config: Any) -> None:
