@@ -35,6 +35,7 @@ SEARCH = {"name": "search", "type": "search", "questions": [
     {"id": "first-ferry", "question": "When does the first ferry leave the mainland?", "facts": ["08:15"]},
     {"id": "ferry", "question": "When does the ferry leave the mainland?"},
     {"id": "wifi", "question": "What is the wifi password of the lighthouse museum?", "answerable": False}]}
+CHAT = {"name": "chat", "type": "instructions", "n": 12, "seed": 11}  # plain chat with IFEval instructions
 
 
 LATER = "http://127.0.0.1:1/v1"  # replaced by the test server's URL once it runs
@@ -139,6 +140,26 @@ def test_tool_verifier_wants_the_right_call_or_none(planned):
 
     parallel = by_kind["parallel"].check["calls"]
     assert len(parallel) >= 2 and verify(by_kind["parallel"], message(calls=parallel[::-1])).ok  # order-free
+
+
+def test_instructions_source_is_plain_chat_verified_by_if_verifiable():
+    from smolthink.data.sources import plain_chat
+
+    (spec,) = make_recipe(LATER, [CHAT]).prompts
+    items = list(prompts(spec))
+    rows = plain_chat.training_prompts(CHAT["n"], seed=CHAT["seed"])
+    assert [p.messages for p in items] == [[{"role": "user", "content": r["prompt"]}] for r in rows]
+    assert all(p.kind == "instructions" and not p.tools and p.id == f"chat/{r['id']}" for p, r in zip(items, rows))
+    p = dataclasses.replace(items[0], check={"instructions": [{"id": "change_case:english_lowercase", "kwargs": {}}]})
+    assert verify(p, message("a cat naps in the sun.", None)).ok
+    for reply, reason in ((message("A cat naps in the sun.", None), "instruction not followed"),
+                          (message("", None), "empty answer"),
+                          (message("i need no tool for this.", None), "tool talk"),
+                          (message("", None, [tool_call("web_search", {"query": "cats"})]), "unexpected tool call")):
+        assert verify(p, reply).reason == reason
+    for change in ({"seed": 7_400_000}, {"kinds": ["single"]}, {"n": None}):
+        with pytest.raises(ConfigError, match="seed|kinds|needs n"):
+            make_recipe(LATER, [{**CHAT, **change}])
 
 
 def test_tool_arguments_normalize_and_defaults_count_as_given():
@@ -252,6 +273,13 @@ def test_self_distill_recipe_is_the_tuned_model_on_verifiable_prompts():
     recipe = load_recipe(ROOT / "recipes/distill/self-135m.yaml")
     assert recipe.teacher.url is None and recipe.teacher.model == "runs/smolthink-135m"
     assert recipe.teacher.samples > 1 and {p.type for p in recipe.prompts} == {"reasoning-gym", "synthetic-tools"}
+
+
+def test_plain_chat_recipe_is_the_embedded_model_without_thinking():
+    recipe = load_recipe(ROOT / "recipes/distill/plain-chat-135m.yaml")
+    t = recipe.teacher
+    assert t.url is None and t.model == "smollm2-135m" and not t.think and t.samples == 2 and t.max_tokens <= 256
+    assert [(p.type, p.n) for p in recipe.prompts] == [("instructions", 600)]
 
 
 def test_constants_agree_with_data_build_and_eval():
@@ -390,6 +418,26 @@ def test_think_off_asks_for_no_thinking_and_keeps_none(tmp_path):
     (row,) = lines(tmp_path, "distilled.jsonl")
     assert server.bodies[0]["chat_template_kwargs"] == {"enable_thinking": False}
     assert row["messages"][-1]["reasoning"] is None
+
+
+def test_instructions_end_to_end_keeps_exactly_the_answers_that_follow(tmp_path):
+    from smolthink.data.sources import plain_chat
+
+    recipe = make_recipe(LATER, [CHAT], teacher={"think": False})
+    reply = "a cat naps quietly in the warm sun."  # follows some instructions (lowercase, no comma), not others
+    server = TeacherServer(lambda body: {"reasoning": None, "content": reply})
+    with serving(server.app) as url:
+        recipe.teacher.url = url + "/v1"
+        summary = distill(recipe, tmp_path)
+    kept, rejected = lines(tmp_path, "distilled.jsonl"), lines(tmp_path, "rejected.jsonl")
+    wanted = {f"chat/{r['id']}" for r in plain_chat.training_prompts(CHAT["n"], seed=CHAT["seed"])
+              if plain_chat.verify(reply, r["instructions"])[0]}
+    assert wanted and len(wanted) < CHAT["n"]  # the scripted reply passes some prompts and fails others
+    assert {r["prompt_id"] for r in kept} == wanted and len(kept) + len(rejected) == CHAT["n"]
+    assert {r["reason"] for r in rejected} == {"instruction not followed"}
+    assert all(not b.get("tools") and b["chat_template_kwargs"] == {"enable_thinking": False} for b in server.bodies)
+    assert all(r["messages"][-1] == {"role": "assistant", "content": reply, "reasoning": None} for r in kept)
+    assert summary["sources"]["chat"]["kept"] == len(wanted)
 
 
 def test_judge_grades_verified_samples_against_a_threshold(tmp_path):

@@ -9,6 +9,8 @@ search that could not be run):
 - search: a question, a `local_search` (or `web_search`) run here with the question as the query, the passages
   handed over as the tool result; the teacher writes the answer from them.
 - local: a JSONL/parquet of questions (`question` or `messages`), optionally with a reference `answer` and `tools`.
+- instructions: plain-chat requests with IFEval instructions (`data.sources.plain_chat.training_prompts`), no tools;
+  meant for a `think: false` teacher (chat answers without reasoning).
 
 BFCL is never a prompt source: it is the tool-calling evaluation, and a local file from bfcl-eval is refused.
 """
@@ -59,6 +61,8 @@ def prompts(spec: PromptSpec, *, limit: int | None = None) -> Iterator[Prompt | 
         return _tools(spec, n)
     if spec.type == "search":
         return _search(spec, n)
+    if spec.type == "instructions":
+        return _instructions(spec, n)
     return _local(spec, n)
 
 
@@ -113,6 +117,24 @@ def _tools(spec: PromptSpec, n: int) -> Iterator[Prompt | Skipped]:
         yield Prompt(f"{spec.name}/{ex.row_id}", spec.name, spec.type, ex.metadata["kind"], ex.messages[:first],
                      ex.tools, instruction=spec.instruction,
                      check={"calls": right.get("tool_calls") or []}, metadata=meta)
+
+
+# ----------------------------------------------------------------------------------------------- instructions
+
+
+def _instructions(spec: PromptSpec, n: int) -> Iterator[Prompt | Skipped]:
+    from smolthink.data.sources import plain_chat
+    from smolthink.eval.ifeval import eval_prompts
+
+    held_out = eval_prompts()
+    for row in plain_chat.training_prompts(n, seed=spec.seed):
+        pid = f"{spec.name}/{row['id']}"
+        if row["prompt"] in held_out:  # never by construction (disjoint topics); a guard like the gym one
+            yield Skipped(pid, spec.name, "evaluation question", row["prompt"][:200])
+            continue
+        yield Prompt(pid, spec.name, spec.type, row["family"], [{"role": "user", "content": row["prompt"]}],
+                     instruction=spec.instruction, check={"instructions": row["instructions"]},
+                     metadata={"instructions": row["instructions"], "seed": spec.seed})
 
 
 # ----------------------------------------------------------------------------------------------------- search

@@ -19,7 +19,7 @@ from smolthink.errors import UserError
 # The reasoning word budget `smolthink data build` uses (DataRecipe.reasoning_words); tests/test_distill.py checks
 # that the two agree.
 DATA_BUILD_REASONING_WORDS = 256
-SourceKind = Literal["reasoning-gym", "synthetic-tools", "search", "local"]
+SourceKind = Literal["reasoning-gym", "synthetic-tools", "search", "local", "instructions"]
 
 
 class DistillError(UserError):
@@ -134,6 +134,7 @@ _SOURCE_KEYS = {
     "synthetic-tools": {"n", "seed", "kinds", "instruction"},
     "search": {"n", "path", "questions", "docs", "search", "instruction"},
     "local": {"n", "path", "check", "instruction"},
+    "instructions": {"n", "seed", "instruction"},
 }
 TRAINING_SEED_LIMIT = 1_000_000  # = smolthink.eval.reasoning.TRAINING_SEED_LIMIT (checked by a test)
 
@@ -145,7 +146,7 @@ def _check_source(p: PromptSpec) -> None:
     if stray:
         takes = ", ".join(sorted(_SOURCE_KEYS[p.type]))
         raise ConfigError(f"{where}: {stray[0]!r} does not apply to a {p.type} source (it takes: {takes})")
-    if p.type in ("reasoning-gym", "synthetic-tools"):
+    if p.type in ("reasoning-gym", "synthetic-tools", "instructions"):
         if not p.n:
             raise ConfigError(f"{where}: a {p.type} source needs n (how many prompts to generate)")
         if not 0 <= p.seed < TRAINING_SEED_LIMIT:

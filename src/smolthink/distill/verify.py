@@ -15,6 +15,8 @@ kept here passes `smolthink data build` unchanged.
   question); the reference facts, when the question lists them, occur in the answer; and "not found" is the right
   answer exactly when the passages do not hold one.
 - local: a reference answer, when given, compared by math-verify (numbers) or exact match.
+- instructions: no tool call, and the answer follows every instruction by if-verifiable's checkers with no tool talk
+  (`data.sources.plain_chat.verify`, the check the ifeval suite makes).
 """
 
 from __future__ import annotations
@@ -72,6 +74,8 @@ def verify(prompt: Prompt, message: dict[str, Any]) -> Verdict:
         return _calls(prompt.check["calls"], message.get("tool_calls") or [])
     if prompt.kind == "search":
         return _grounded(prompt.check, message)
+    if prompt.kind == "instructions":
+        return _instructions(prompt.check, message)
     return _local(prompt.check, message)
 
 
@@ -247,6 +251,21 @@ def _math_equal(gold: str, predicted: str) -> bool:
     if not predicted or len(predicted) > 200:
         return False
     return bool(verify(parse(gold, parsing_timeout=None), parse(predicted, parsing_timeout=None), timeout_seconds=None))
+
+
+# ----------------------------------------------------------------------------------------------- instructions
+
+
+def _instructions(check: dict[str, Any], message: dict[str, Any]) -> Verdict:
+    from smolthink.data.sources.plain_chat import verify as follows
+
+    if message.get("tool_calls"):
+        return failed("unexpected tool call", "no tools are offered for a plain-chat request")
+    ok, detail = follows(message.get("content") or "", check["instructions"])
+    if ok:
+        return passed(detail)
+    reason = detail.split(":", 1)[0]
+    return failed("instruction not followed" if reason == "not followed" else reason, detail)
 
 
 # ----------------------------------------------------------------------------------------------------- select
