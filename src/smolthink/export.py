@@ -24,8 +24,11 @@ from __future__ import annotations
 
 import ctypes
 import json
+import os
 import re
 import shutil
+import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from hashlib import sha256
@@ -394,9 +397,21 @@ def _llama_quantize(source: Path, target: Path, quant: str, progress: Progress) 
     params = llama_cpp.llama_model_quantize_default_params()
     params.ftype = ftype
     params.nthread = default_threads()
-    status = llama_cpp.llama_model_quantize(str(source).encode(), str(target).encode(), ctypes.byref(params))
+    # The quantizer also prints a line per k-quant fallback straight to stderr: kept aside, shown only on failure.
+    with tempfile.TemporaryFile() as log:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        os.dup2(log.fileno(), 2)
+        try:
+            status = llama_cpp.llama_model_quantize(str(source).encode(), str(target).encode(), ctypes.byref(params))
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        log.seek(0)
+        said = log.read().decode(errors="replace").strip().splitlines()
     if status != 0 or not target.is_file():
-        raise ExportError(f"llama.cpp could not quantize the model to {quant} (status {status})")
+        detail = f": {said[-1].strip()}" if said else ""
+        raise ExportError(f"llama.cpp could not quantize the model to {quant} (status {status}){detail}")
 
 
 def _add_hyperparameters(writer: Any, config: Any) -> None:
