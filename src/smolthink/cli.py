@@ -371,7 +371,7 @@ def train(
 def eval_(
     model: Annotated[Optional[list[str]], typer.Option("--model", "-m", help="Model reference (see `smolthink chat --help`; default smollm2-135m). Repeat it for several runs of one recipe (e.g. seeds): the report shows mean ± sd across them.")] = None,
     baseline: Annotated[Optional[str], typer.Option("--baseline", help="A second model to compare against (same suites, same prompts), with a paired significance test per category.")] = None,
-    suite: Annotated[str, typer.Option("--suite", help="default (all) | bfcl | reasoning | compliance")] = "default",
+    suite: Annotated[str, typer.Option("--suite", help="default (all) | bfcl | reasoning | compliance | functions (unseen functions) | search_qa | ifeval")] = "default",
     split: Annotated[str, typer.Option("--split", help="dev | test | all. Make data, template and recipe decisions on dev only; report test.")] = "test",
     limit: Annotated[Optional[int], typer.Option("--limit", help="N cases per category of the split: a fixed random sample (by a hash of the case id), for quick runs; the report marks the categories it cut.", min=1)] = None,
     categories: Annotated[Optional[str], typer.Option("--categories", help="BFCL categories, comma-separated (default: simple_python,multiple,parallel,parallel_multiple,irrelevance).")] = None,

@@ -122,7 +122,9 @@ def test_eval_end_to_end_on_the_real_model_writes_the_report(tmp_path):
     assert result.exit_code == 0, result.output
     results = json.loads((out / "results.json").read_text())
     suites = results["model"]["suites"]
-    assert set(suites) == {"bfcl", "reasoning", "compliance"}
+    assert set(suites) == {"bfcl", "reasoning", "compliance", "functions", "search_qa", "ifeval"}
+    assert suites["functions"]["overall"]["n"] == 3 and suites["search_qa"]["overall"]["n"] == 2
+    assert set(suites["ifeval"]["categories"]) >= {"ifeval/length", "ifeval/no_tool_talk"}
     assert suites["reasoning"]["overall"]["n"] == 4
     assert set(suites["reasoning"]["groups"]) == {"in_distribution", "out_of_distribution", "grade_school_math"}
     assert suites["bfcl"]["overall"]["n"] == 2 and suites["compliance"]["overall"]["n"] == 2

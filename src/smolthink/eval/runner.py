@@ -21,9 +21,20 @@ from smolthink.chat.backends import GenerationConfig
 from smolthink.eval.cases import Case, Scored
 from smolthink.formats import generation_prefix, parse_assistant, render
 
-SUITES = ("default", "bfcl", "reasoning", "compliance")
+# Generated suites: modules with load_cases(limit=, split=, enable_thinking=), split_size(split), score(case, parsed).
+GENERATED = {"functions": "smolthink.eval.functions",  # tool calls on functions absent from training
+             "search_qa": "smolthink.eval.search_qa",  # local_search called, answer correct and grounded
+             "ifeval": "smolthink.eval.ifeval"}  # everyday prompts with verifiable instructions
+DEFAULT_SUITES = ("bfcl", "reasoning", "compliance", *GENERATED)
+SUITES = ("default", *DEFAULT_SUITES)
 # Tokens per answer: tool calls are short; reasoning needs room to think (the data recipes cap it at 256 words).
-MAX_NEW_TOKENS = {"bfcl": 256, "reasoning": 512, "compliance": 512}
+MAX_NEW_TOKENS = {"bfcl": 256, "reasoning": 512, "compliance": 512, "functions": 256, "search_qa": 384, "ifeval": 384}
+
+
+def _suite_module(name: str) -> Any:
+    import importlib
+
+    return importlib.import_module(GENERATED[name])
 
 
 @dataclass
@@ -42,7 +53,7 @@ class EvalOptions:
 def suite_names(suite: str) -> list[str]:
     if suite not in SUITES:
         raise ValueError(f"unknown suite {suite!r}; valid suites: {', '.join(SUITES)}")
-    return ["bfcl", "reasoning", "compliance"] if suite == "default" else [suite]
+    return list(DEFAULT_SUITES) if suite == "default" else [suite]
 
 
 def load_cases(options: EvalOptions) -> list[Case]:
@@ -60,10 +71,13 @@ def load_cases(options: EvalOptions) -> list[Case]:
             gym_tasks, synthetic_tasks = reasoning.split_tasks(options.reasoning_tasks)
             cases += reasoning.load_cases(limit=options.limit, enable_thinking=options.enable_thinking,
                                           gym_tasks=gym_tasks, synthetic_tasks=synthetic_tasks, split=options.split)
-        else:
+        elif name == "compliance":
             from smolthink.eval import compliance
 
             cases += compliance.load_cases(limit=options.limit, split=options.split)
+        else:
+            cases += _suite_module(name).load_cases(limit=options.limit, split=options.split,
+                                                    enable_thinking=options.enable_thinking)
     return cases
 
 
@@ -100,7 +114,8 @@ def cut_by_limit(options: EvalOptions, cases: Sequence[Case]) -> dict[str, dict[
         else:
             from smolthink.eval import compliance, reasoning
 
-            size = (reasoning if name == "reasoning" else compliance).split_size(options.split)
+            module = {"reasoning": reasoning, "compliance": compliance}.get(name) or _suite_module(name)
+            size = module.split_size(options.split)
             whole.update({key: size for key in counts if key[0] == name})
     out: dict[str, dict[str, dict[str, int]]] = {}
     for (suite, category), of in sorted(whole.items()):
@@ -200,6 +215,8 @@ def score(cases: Sequence[Case], generations: dict[str, dict[str, Any]]) -> list
             from smolthink.eval import reasoning
 
             result = reasoning.score(case, parsed)
+        elif case.suite in GENERATED:
+            result = _suite_module(case.suite).score(case, parsed)
         else:
             from smolthink.eval import compliance
 
