@@ -317,9 +317,21 @@ def _leaves(value):
         yield value
 
 
+# the kinds over the hand-written catalog; generated and search have their own tests (test_function_space.py,
+# test_search_docs.py)
+CATALOG_KINDS = [k for k in st.KINDS if k not in ("generated", "search")]
+
+
+def test_unset_kinds_mean_the_supported_set():
+    assert set(st.SUPPORTED_KINDS) == set(st.KINDS) - {"math", "lookup"}
+    kinds = [ex.metadata["kind"] for ex in st.generate(3 * len(st.SUPPORTED_KINDS), seed=1)]
+    assert set(kinds) == set(st.SUPPORTED_KINDS)
+    assert {ex.metadata["kind"] for ex in st.generate(4, seed=1, kinds=["lookup", "math"])} == {"lookup", "math"}
+
+
 def test_tool_conversations_are_well_formed():
-    counts = {k: 0 for k in st.KINDS}
-    for ex in st.generate(100 * len(st.KINDS), seed=7):
+    counts = {k: 0 for k in CATALOG_KINDS}
+    for ex in st.generate(100 * len(CATALOG_KINDS), seed=7, kinds=CATALOG_KINDS):
         kind = ex.metadata["kind"]
         counts[kind] += 1
         assert validate_conversation(ex.messages, ex.tools) == []
@@ -396,7 +408,7 @@ def test_tool_conversations_are_well_formed():
                 assert _calls(last)[0][0] == ex.metadata["needed"] and not last["content"]
             else:
                 assert ex.metadata["needed"] is None and last["content"]
-    assert all(counts[k] == 100 for k in st.KINDS)
+    assert all(counts[k] == 100 for k in CATALOG_KINDS)
 
 
 def test_formula_problems_are_computed_and_stated_with_their_values():

@@ -1,7 +1,7 @@
 """Procedural tool-calling conversations over a catalog of typed, documented fake tools.
 
 This module owns the catalog (plain Python functions whose schemas `smolthink.tools.tool` derives, never written by
-hand; their bodies return deterministic fake data) and the conversations built on it, one of nine kinds:
+hand; their bodies return deterministic fake data) and the conversations built on it, one of eleven kinds:
 
     single              one request, one call (0–1 distractor tools offered)
     multiple            the right tool among 3–4 offered, one call
@@ -18,6 +18,12 @@ hand; their bodies return deterministic fake data) and the conversations built o
     lookup              a request for a fact (the diet of the lion) with lookup functions on offer: call the one that
                         gets it, or (only other facts on offer: the habitat of an animal, a city's population) say
                         what each gets and decline (`lookup_tools`)
+    generated           a procedurally generated function space (thousands of names, typed and nested parameters,
+                        1–5 functions on offer of which none, one or several fit; `function_space`)
+    search              a question about generated documents: call local_search (or web_search), answer from the
+                        passages it returns, or say they do not hold the answer (`search_docs`)
+
+An unset `kinds` means SUPPORTED_KINDS: every kind but the EXPERIMENTAL_KINDS (math, lookup: measured, not shipped).
 
 Every assistant turn carries a few sentences of reasoning. Before a first call or a "no tool fits", the catalog
 kinds (all but multi_step) compare: the request, then what each offered tool can do, in its description's own
@@ -38,13 +44,17 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from smolthink.data.example import Example, SourceError
-from smolthink.data.sources import formula_tools, lookup_tools, synthetic_reasoning, task_tools
+from smolthink.data.sources import (formula_tools, function_space, lookup_tools, search_docs, synthetic_reasoning,
+                                     task_tools)
 from smolthink.data.sources.synthetic_reasoning import join_words
 from smolthink.tools import Tool, tool, validate_arguments
 from smolthink.tools.calculator import calculator
 
 KINDS = ("single", "parallel", "multiple", "multi_step", "irrelevance", "answer_from_result", "math", "formula",
-         "lookup")
+         "lookup", "generated", "search")
+# Measured and not shipped (docs/experiments.md, runs D and H): only where a recipe names them.
+EXPERIMENTAL_KINDS = ("math", "lookup")
+SUPPORTED_KINDS = tuple(k for k in KINDS if k not in EXPERIMENTAL_KINDS)  # what an unset `kinds` means
 
 # ----------------------------------------------------------------------------------------------------- value pools
 
@@ -1348,6 +1358,8 @@ _BUILDERS: dict[str, Callable[[random.Random], tuple[list, list[str] | list[dict
     "math": _math,
     "formula": _formula,
     "lookup": _lookup,
+    "generated": lambda rng: function_space.make_item(rng),  # the procedurally varied function space
+    "search": search_docs.make_item,  # local_search / web_search over generated documents, answered from passages
 }
 
 
@@ -1366,7 +1378,7 @@ def generate(n: int, *, seed: int, name: str = "synthetic-tools",
         raise ValueError(f"n must be >= 0, got {n}")
     if isinstance(kinds, str):
         raise SourceError(f"synthetic-tools: kinds must be a list of kind names, not the string {kinds!r}")
-    chosen = list(KINDS) if kinds is None else list(kinds)
+    chosen = list(SUPPORTED_KINDS) if kinds is None else list(kinds)
     unknown = [k for k in chosen if k not in KINDS]
     if unknown or not chosen:
         raise SourceError(f"synthetic-tools: unknown kind {unknown[0] if unknown else '(empty list)'!r}; "
@@ -1377,7 +1389,7 @@ def generate(n: int, *, seed: int, name: str = "synthetic-tools",
         metadata = {"kind": kind, "seed": seed, "index": i}
         if "needed" in item:
             metadata["needed"] = item["needed"]
-        for key in ("chain", "task", "formula", "fact"):
+        for key in ("chain", "task", "formula", "fact", "decision", "answerable", "tool"):
             if key in item:
                 metadata[key] = item[key]
         yield Example(source=name, row_id=f"{seed}:{i}", messages=item["messages"], tools=item["tools"],
