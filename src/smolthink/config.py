@@ -85,6 +85,15 @@ def _list_index(part: str, length: int, path: str, where: str) -> int:
     return int(part)
 
 
+def beside_recipe(value: Any, recipe_path: str | Path) -> Any:
+    """A relative path in a recipe means the file beside the recipe when there is one (shipped recipes work from any
+    directory); otherwise it stays relative to the current directory, as before."""
+    if not isinstance(value, str) or not value or Path(value).is_absolute():
+        return value
+    beside = Path(recipe_path).parent / value
+    return str(beside) if beside.exists() else value
+
+
 def load_recipe_data(cls: type, data: dict[str, Any], path: str | Path) -> Any:
     """Recipe dataclass `cls` from the mapping read from `path` (overrides applied): every error names the file,
     and the recipe remembers where it came from (`recipe_file`, not a recipe key: outputs refuse to swallow it)."""

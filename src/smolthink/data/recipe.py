@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from smolthink.config import ConfigError, apply_overrides, load_dataclass, load_recipe_data, read_yaml
+from smolthink.config import ConfigError, apply_overrides, beside_recipe, load_dataclass, load_recipe_data, read_yaml
 
 SourceType = Literal["hf", "local", "synthetic-reasoning", "synthetic-tools", "reasoning-gym", "distilled"]
 
@@ -97,6 +97,9 @@ class DataRecipe:
 
 def load_recipe(path: str | Path, overrides: list[str] | None = None) -> DataRecipe:
     data = apply_overrides(read_yaml(path), overrides or [], str(path))
+    for source in (data.get("sources") or []) if isinstance(data, dict) else []:
+        if isinstance(source, dict) and "path" in source:
+            source["path"] = beside_recipe(source["path"], path)  # local files and distill folders
     return load_recipe_data(DataRecipe, data, path)
 
 

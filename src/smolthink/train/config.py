@@ -24,7 +24,7 @@ from typing import Any, Callable, Literal
 
 from trl import SFTConfig
 
-from smolthink.config import ConfigError, apply_overrides, load_dataclass, read_yaml
+from smolthink.config import ConfigError, apply_overrides, beside_recipe, load_dataclass, read_yaml
 
 # Keys smolthink sets itself (precision, data handling, logging); a recipe that sets them would be ignored or break
 # the training loop, so they are refused with the reason.
@@ -143,6 +143,8 @@ def load_train_recipe(path: str | Path, overrides: list[str] | None = None, out:
     """Read, override and validate a training recipe (run directory default: runs/<name>); raises ConfigError."""
     where = str(path)
     data = apply_overrides(read_yaml(path), overrides or [], where)
+    if isinstance(data, dict) and "data" in data:
+        data["data"] = beside_recipe(data["data"], path)
     return resolve(data, out, where)
 
 
