@@ -154,11 +154,11 @@ def export_model(
             trained = any((path / "train_config.json").is_file() for path in inputs[:1] if path.is_dir())
             if quant in LLAMA_QUANTS:
                 _write_gguf(model, tokenizer, strip_generation_tags(template), f16_tmp, "f16", name=_model_name(ref),
-                            trained_to_think=trained, progress=progress)
+                            trained_to_think=trained, run_dir=inputs[0] if trained else None, progress=progress)
                 _llama_quantize(f16_tmp, tmp, quant, progress)
             else:
                 _write_gguf(model, tokenizer, strip_generation_tags(template), tmp, quant, name=_model_name(ref),
-                            trained_to_think=trained, progress=progress)
+                            trained_to_think=trained, run_dir=inputs[0] if trained else None, progress=progress)
             fsync_path(tmp)
         else:
             _say(progress, f"writing the merged transformers directory → {out}")
@@ -336,7 +336,7 @@ def _check_gguf_support(ref: str, config: Any) -> None:
 
 
 def _write_gguf(model: Any, tokenizer: Any, template: str, path: Path, quant: str, *, name: str,
-                trained_to_think: bool = False, progress: Progress) -> None:
+                trained_to_think: bool = False, run_dir: Path | None = None, progress: Progress) -> None:
     import gguf
 
     config = model.config
@@ -350,6 +350,8 @@ def _write_gguf(model: Any, tokenizer: Any, template: str, path: Path, quant: st
     writer.add_chat_template(template)
     if trained_to_think:
         writer.add_bool("smolthink.trained_to_think", True)  # read by chat.backends.trained_to_think
+    if run_dir is not None:  # eval decontaminates against the run's training prompts (data/decontam.py)
+        writer.add_string("smolthink.run_dir", str(Path(run_dir).resolve()))
 
     weight_type = {"f16": gguf.GGMLQuantizationType.F16, "q8_0": gguf.GGMLQuantizationType.Q8_0}[quant]
     tensors = list(_gguf_tensors(model))

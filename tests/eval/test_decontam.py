@@ -83,3 +83,17 @@ def test_a_foreign_hash_file_is_refused(tmp_path):
     (tmp_path / HASH_FILE).write_text("not a hash\n", encoding="utf-8")
     with pytest.raises(ValueError, match="not a prompt hash file"):
         read_hashes(tmp_path / HASH_FILE)
+
+
+def test_an_exported_run_is_decontaminated_against_its_data(built, tiny_model_dir, tmp_path):
+    import shutil
+
+    from smolthink.export import export_model
+
+    run = tmp_path / "run"
+    shutil.copytree(tiny_model_dir, run)
+    (run / "train_config.json").write_text(json.dumps({"data_dir": str(built["data"])}), encoding="utf-8")
+    gguf = export_model(str(run), "gguf", out=tmp_path / "run.gguf")
+    assert training_data_of(gguf) == built["data"]
+    kept, report = decontaminate(built["cases"], [str(gguf)])
+    assert report["skipped"] == {"reasoning": 2} and len(kept) == 3
