@@ -540,10 +540,14 @@ def test_tool_choice_and_response_format_become_grammars(scripted):
     assert "object" in _grammar(url, backend, response_format={"type": "json_object"})
 
 
-def test_constrained_requests_need_a_backend_with_grammars(tiny_url):
-    r = httpx.post(tiny_url + "/v1/chat/completions", headers={"Authorization": f"Bearer {KEY}"}, json={
-        "messages": [{"role": "user", "content": "hi"}], "tools": [WEATHER], "tool_choice": "required"})
-    assert r.status_code == 400 and "--backend llama" in r.json()["error"]["message"], r.text
+def test_constrained_requests_need_a_backend_with_grammars():
+    backend = ScriptedBackend()
+    backend.supports_grammar = False  # both real backends have grammars (tests/test_constrained_transformers.py)
+    with serving(create_app(backend, model_name="plain")) as url:
+        r = httpx.post(url + "/v1/chat/completions", json={
+            "messages": [{"role": "user", "content": "hi"}], "tools": [WEATHER], "tool_choice": "required"})
+    message = r.json()["error"]["message"]
+    assert r.status_code == 400 and "scripted backend" in message and "--backend llama" in message, r.text
 
 
 @pytest.fixture(scope="module")

@@ -24,7 +24,9 @@ job's cancel event, the backend stops within a token, the thread ends and the ne
 
 tool_choice "required" or a named function, and response_format json_object / json_schema, are enforced by
 constrained decoding (`reply_grammar`: a GBNF grammar from the functions' JSON schemas, as llama-server does),
-so the call parses and its arguments validate even from an untuned model.
+so the call parses and its arguments validate even from an untuned model. Both backends take that one grammar:
+llama.cpp's sampler, or xgrammar as a logits processor on transformers (`check_grammar` compiles it first, so a
+grammar it cannot take, or xgrammar missing, is a 400 before the request joins the queue).
 
 No client can hold the model for longer than its own generation: everything before it happens outside the lock
 and is bounded by the request, never by the model. The body is bounded in bytes and in JSON nesting, the
@@ -53,6 +55,7 @@ from jsonschema.validators import Draft202012Validator, validator_for
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from smolthink.chat.backends import GenerationConfig, GenerationStats, check_context
+from smolthink.errors import UserError
 from smolthink.formats import (
     CALL_CLOSE,
     CALL_OPEN,
@@ -711,8 +714,14 @@ def create_app(
         gen.grammar = reply_grammar(req, tools, generation_prefix(prompt))
         if gen.grammar and not getattr(backend, "supports_grammar", False):
             raise APIError(400, f"this request needs constrained decoding (tool_choice {req.tool_choice!r} or "
-                           "response_format), which the {backend.name} backend does not have: serve with "
+                           f"response_format), which the {backend.name} backend does not have: serve with "
                            "--backend llama", param="tool_choice" if req.tool_choice else "response_format")
+        if gen.grammar and hasattr(backend, "check_grammar"):  # compiled before queueing (transformers: xgrammar)
+            try:
+                await asyncio.to_thread(backend.check_grammar, gen.grammar)
+            except (UserError, ValueError) as e:
+                raise APIError(400, f"cannot enforce this request on the {backend.name} backend: {e}",
+                               param="tool_choice" if req.tool_choice else "response_format") from None
         offered = {t["function"]["name"] for t in tools} if tools else None
         job = Job(prompt, gen, offered, req.parallel_tool_calls is not False,
                   {"id": _completion_id(), "created": int(time.time()), "model": req.model or model_name})

@@ -12,6 +12,10 @@ client goes away, so the model is free for the next request).
   transformers on a CPU, and it reuses the KV cache of a shared prompt prefix between tool-loop rounds.
 - `TransformersBackend`: any HF model directory, LoRA adapter directory or hub id, via `generate` and
   `TextIteratorStreamer`.
+
+Both enforce `GenerationConfig.grammar` (`supports_grammar`), the same GBNF string: llama.cpp with its grammar
+sampler, transformers with xgrammar (whose EBNF reads GBNF) as a logits processor, so a constrained request
+allows the same texts on either backend.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from smolthink.errors import UserError
 from smolthink.formats import is_tool_aware
 
 if TYPE_CHECKING:
@@ -467,7 +472,7 @@ class BatchedLlamaBackend:
 
 class TransformersBackend:
     name = "transformers"
-    supports_grammar = False  # no GBNF engine for transformers logits yet
+    supports_grammar = True  # constrained decoding: xgrammar runs the GBNF grammar as a logits processor
 
     def __init__(self, ref: ModelRef, *, device: str | None = None, progress=None, n_ctx: int | None = None,
                  thinks: bool = True):
@@ -484,9 +489,49 @@ class TransformersBackend:
         # Added tokens (special or not) are matched as whole strings before the model's own tokenization.
         self.special_tokens = tuple(t.content for t in self.tokenizer.added_tokens_decoder.values())
         self.stats = GenerationStats()
+        self._grammars: Any = None  # xgrammar's GrammarCompiler for this tokenizer, made on the first grammar
+        self._grammars_lock = threading.Lock()
 
     def count_tokens(self, text: str) -> int:
         return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def check_grammar(self, grammar: str) -> None:
+        """Compile a GBNF grammar for this vocabulary, as `stream` will (xgrammar caches it, so the generation
+        does not compile it again): ValueError when xgrammar rejects it, UserError when xgrammar is missing. The
+        server calls it before queueing a constrained request, so either is a 400, not a failed generation."""
+        self._compile(grammar)
+
+    def _compile(self, grammar: str) -> Any:
+        xgr = _xgrammar()
+        with self._grammars_lock:
+            if self._grammars is None:
+                # The bitmask must cover the logits, which may be padded past the tokenizer's vocabulary; a
+                # finished grammar allows only the tokens `generate` stops on, so it ends the turn there.
+                head = self.model.get_output_embeddings()
+                vocab = int(head.weight.shape[0]) if head is not None else int(self.model.config.vocab_size)
+                info = xgr.TokenizerInfo.from_huggingface(self.tokenizer, vocab_size=vocab,
+                                                          stop_token_ids=self._eos_ids())
+                self._grammars = xgr.GrammarCompiler(info, max_threads=1, cache_limit_bytes=GRAMMAR_CACHE_BYTES)
+            try:
+                return self._grammars.compile_grammar(grammar, root_rule_name="root")
+            except Exception as e:  # xgrammar raises RuntimeError for a grammar it does not parse
+                raise ValueError(f"the grammar does not parse (xgrammar rejected it: {e})") from None
+
+    def _eos_ids(self) -> list[int]:
+        eos = getattr(self.model.generation_config, "eos_token_id", None)
+        if eos is None:
+            eos = self.tokenizer.eos_token_id
+        return [int(i) for i in (eos if isinstance(eos, list) else [eos]) if i is not None]
+
+    def _constrain(self, kwargs: dict[str, Any], gen: GenerationConfig) -> None:
+        """Add the logits processor that enforces `gen.grammar` (over the whole output) to `generate`'s arguments:
+        before sampling, every token the grammar does not allow next gets -inf. One processor per generate call
+        (it keeps the matcher state); a batch gets one matcher per row."""
+        if gen.grammar:
+            from transformers import LogitsProcessorList
+
+            compiled = self._compile(gen.grammar)
+            kwargs["logits_processor"] = LogitsProcessorList([_xgrammar().contrib.hf.LogitsProcessor(compiled)])
 
     def stream(self, prompt: str, gen: GenerationConfig, cancel: threading.Event | None = None) -> Iterator[str]:
         import torch
@@ -513,6 +558,7 @@ class TransformersBackend:
         events = (halt,) if cancel is None else (halt, cancel)
         kwargs["stopping_criteria"] = StoppingCriteriaList([_stop_when_set(*events)])
         kwargs.update(_sampling(gen))
+        self._constrain(kwargs, gen)
         result: dict[str, Any] = {}
 
         def run() -> None:
@@ -570,6 +616,7 @@ class TransformersBackend:
         pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
         kwargs: dict[str, Any] = dict(**inputs, max_new_tokens=gen.max_new_tokens, pad_token_id=pad)
         kwargs.update(_sampling(gen))
+        self._constrain(kwargs, gen)
         with torch.inference_mode():
             out = self.model.generate(**kwargs)
         results = []
@@ -579,6 +626,20 @@ class TransformersBackend:
             new = row[: row.index(eos)] if ended else row
             results.append((tok.decode(new, skip_special_tokens=True), "stop" if ended else "length", len(new) + int(ended)))
         return results
+
+
+GRAMMAR_CACHE_BYTES = 64 << 20  # compiled grammars xgrammar keeps per backend (one per distinct request schema)
+
+
+def _xgrammar() -> Any:
+    """xgrammar, imported when a transformers generation is first constrained (the `serve` extra installs it)."""
+    try:
+        import xgrammar
+    except ImportError as e:
+        raise UserError("constrained decoding on the transformers backend (tool_choice \"required\" or a named "
+                        "function, response_format json_object / json_schema) needs xgrammar, which is not "
+                        f"installed ({e}): pip install 'smolthink[serve]', or serve with --backend llama") from None
+    return xgrammar
 
 
 def _stop_when_set(*events: threading.Event):
