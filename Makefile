@@ -35,18 +35,17 @@ $(STAMP): pyproject.toml Makefile
 	$(PIP) install -q --no-deps --no-index --find-links $(WHEELS) llama-cpp-python==$(LLAMA_VERSION)
 	touch $(STAMP)
 
-# The main job at demo scale: the untuned model in the demo chat, then data -> train -> export -> eval (base vs
-# tuned). Re-running it reuses the built data, the finished training run and the cached generations.
+# The main job at demo scale: the untuned model in the demo chat, then data -> train -> export, the same prompts
+# answered by base and tuned side by side, and eval (base vs tuned: summary table with intervals, report path). Re-running it reuses the built data, the finished training run and the cached generations.
 DEMO_TASKS := synthetic/arithmetic,synthetic/reverse,synthetic/percent,gym/products
 demo: setup
 	$(VENV)/bin/smolthink demo
 	$(VENV)/bin/smolthink train recipes/demo-135m.yaml --resume
 	test runs/demo-135m.gguf -nt runs/demo-135m/config.json || \
 	  $(VENV)/bin/smolthink export runs/demo-135m --out runs/demo-135m.gguf --force
-	$(VENV)/bin/smolthink eval --model runs/demo-135m.gguf --baseline smollm2-135m --suite compliance \
-	  --limit 4 --out runs/eval-demo/compliance
-	$(VENV)/bin/smolthink eval --model runs/demo-135m.gguf --baseline smollm2-135m --suite reasoning \
-	  --tasks $(DEMO_TASKS) --limit 5 --out runs/eval-demo/reasoning
+	$(VENV)/bin/smolthink demo --compare runs/demo-135m.gguf
+	$(VENV)/bin/smolthink eval --model runs/demo-135m.gguf --baseline smollm2-135m \
+	  --suite compliance,reasoning,search_qa --tasks $(DEMO_TASKS) --limit 4 --out runs/eval-demo
 
 test: setup
 	$(VENV)/bin/python -m pytest

@@ -284,3 +284,20 @@ def test_chat_help_lists_the_slash_commands_and_unknown_ones_are_not_sent(script
     for command in ("/think", "/no_think", "/reset", "/exit"):
         assert command in result.output
     assert "unknown command /thinking" in result.output and scripted.prompts == []
+
+
+def test_demo_compare_answers_the_same_prompts_with_both_models_side_by_side(scripted):
+    # per model: a thinking answer, a tool call (then its answer), and an answer from a local_search result
+    call = '\n</think>\n\n<tool_call>\n{"name": "local_search", "arguments": {"query": "lighthouse first lit"}}\n</tool_call>'
+    scripted.outputs = ["3 x 2 = 6; 6 + 4 = 10.\n</think>\n\nYou pay 10 euros.", call, "1872 it says.\n</think>\n\nIn 1872.",
+                        "It was first lit in 1872.",
+                        "guess\n</think>\n\n12 euros.", "\n</think>\n\nI think 1900.", "It says 1872."]
+    result = runner.invoke(app, ["demo", "--compare", "runs/tuned.gguf"], env={"COLUMNS": "200"}, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    out = flat(result.output)
+    assert "the same prompts, base vs tuned" in out and "smollm2-135m" in out and "runs/tuned.gguf" in out
+    assert "You pay 10 euros." in out and "12 euros." in out  # both models' answers to the first prompt
+    assert "→ local_search" in out  # the first model's tool call is shown
+    assert "It says 1872." in out
+    assert len(scripted.prompts) == 7
+    assert "Tern Island" in scripted.prompts[3] and "<tool_response>" in scripted.prompts[3]  # the result fed back

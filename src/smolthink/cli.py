@@ -229,11 +229,15 @@ def demo(
     backend: BackendOpt = "auto",
     max_new_tokens: MaxTokOpt = 256,
     tools_file: Annotated[Optional[list[Path]], typer.Option("--tools-file", help="A Python file whose public, typed, documented functions are offered in the tool-calling exchange too; repeatable. Its code runs, as with `python FILE`.")] = None,
+    compare: Annotated[Optional[str], typer.Option("--compare", help="A tuned model: answer the demo prompts with --model (the base) and it, side by side.")] = None,
 ) -> None:
     """The main job on the embedded model: a thinking exchange and a tool-calling exchange over bundled docs."""
-    from smolthink.chat.demo import run_demo
+    from smolthink.chat.demo import run_comparison, run_demo
     from smolthink.tools.loader import load_tools_files
 
+    if compare:
+        run_comparison(console, base=model, tuned=compare, backend=backend, max_new_tokens=max_new_tokens, fail=_fail)
+        return
     own_tools = load_tools_files(tools_file or [])
     run_demo(console, model=model, backend=backend, max_new_tokens=max_new_tokens, fail=_fail, own_tools=own_tools)
 
@@ -371,7 +375,7 @@ def train(
 def eval_(
     model: Annotated[Optional[list[str]], typer.Option("--model", "-m", help="Model reference (see `smolthink chat --help`; default smollm2-135m). Repeat it for several runs of one recipe (e.g. seeds): the report shows mean ± sd across them.")] = None,
     baseline: Annotated[Optional[str], typer.Option("--baseline", help="A second model to compare against (same suites, same prompts), with a paired significance test per category.")] = None,
-    suite: Annotated[str, typer.Option("--suite", help="default (all) | bfcl | reasoning | compliance | functions (unseen functions) | search_qa | ifeval")] = "default",
+    suite: Annotated[str, typer.Option("--suite", help="default (all) | bfcl | reasoning | compliance | functions (unseen functions) | search_qa | ifeval, or a comma-separated list")] = "default",
     split: Annotated[str, typer.Option("--split", help="dev | test | all. Make data, template and recipe decisions on dev only; report test.")] = "test",
     limit: Annotated[Optional[int], typer.Option("--limit", help="N cases per category of the split: a fixed random sample (by a hash of the case id), for quick runs; the report marks the categories it cut.", min=1)] = None,
     categories: Annotated[Optional[str], typer.Option("--categories", help="BFCL categories, comma-separated (default: simple_python,multiple,parallel,parallel_multiple,irrelevance).")] = None,

@@ -69,6 +69,12 @@ def test_aggregate_groups_and_partial_credit():
 def test_unknown_suite_and_category_are_rejected():
     with pytest.raises(ValueError, match="valid suites"):
         suite_names("vibes")
+    with pytest.raises(ValueError, match="'vibes'; valid suites"):
+        suite_names("compliance,vibes")
+    with pytest.raises(ValueError, match="valid suites"):
+        suite_names(" , ")
+    assert suite_names("compliance, reasoning,compliance") == ["compliance", "reasoning"]
+    assert suite_names("bfcl,default") == suite_names("default")
     with pytest.raises(ValueError, match="simple_python"):
         load_cases(EvalOptions(suite="bfcl", bfcl_categories=["simple_cobol"]))
 

@@ -86,3 +86,73 @@ def run_demo(
         table.add_row(*row)
     console.print(table)
     console.print(Text("Next: `smolthink chat` to talk to it, `smolthink ask --help` for scripting.", style="dim"))
+
+
+# ------------------------------------------------------------------------------------- base vs tuned, side by side
+
+COMPARE = [  # (title, question, tools, think, answer from a local_search result made for the model)
+    ("thinking", EXCHANGES[0][2], (), True, False),
+    ("a tool call", EXCHANGES[2][2], ("local_search", "calculator"), True, False),
+    ("an answer from a search result", EXCHANGES[2][2], ("local_search",), False, True),
+]
+
+
+def _clip(text: str, words: int = 45) -> str:
+    parts = text.split()
+    return " ".join(parts[:words]) + (" …" if len(parts) > words else "")
+
+
+def _exchange(engine, title_question_tools, max_new_tokens: int) -> Text:
+    """One COMPARE exchange on one model, as a cell: the reasoning (dim), each tool call and the answer."""
+    _, question, tool_names, think, from_result = title_question_tools
+    tools = builtin_tools(list(tool_names), docs_dir=str(demo_docs_dir()))
+    session = ChatSession(engine, tools, think=think, max_rounds=1, gen=GenerationConfig(max_new_tokens=max_new_tokens))
+    if from_result:
+        call = tool_call("local_search", {"query": question})
+        result = run_tool_call(tools, "local_search", call["function"]["arguments"])
+        session.messages = [{"role": "user", "content": question},
+                            {"role": "assistant", "content": "", "tool_calls": [call]}]
+        session.add_tool_result(result)
+        new = len(session.messages)
+        list(session.respond())
+    else:
+        new = 0
+        session.ask(question)
+    cell = Text()
+    for message in session.messages[new:]:
+        if message["role"] != "assistant":
+            continue
+        if message.get("reasoning"):
+            cell.append(f"thinking: {_clip(message['reasoning'])}\n", style="dim italic")
+        for call in message.get("tool_calls") or []:
+            fn = call["function"]
+            cell.append(f"→ {fn['name']}({_clip(str(fn['arguments']), 20)})\n", style="bold magenta")
+        if message.get("content"):
+            cell.append(_clip(message["content"], 60) + "\n")
+    if not cell.plain.strip():
+        cell.append("(nothing)", style="dim")
+    return cell
+
+
+def run_comparison(console: Console, *, base: str | None, tuned: str, backend: str, max_new_tokens: int, fail) -> None:
+    """The same prompts answered by `base` and `tuned`, side by side: a thinking answer, a tool call over the bundled
+    documents, and an answer written from a local_search result."""
+    columns: dict[str, list[Text]] = {}
+    for ref in (base, tuned):
+        name = ref or "smollm2-135m"
+        try:
+            with console.status(f"loading {name}…"):
+                engine = load_backend(ref, backend, progress=lambda msg: console.print(Text(msg, style="dim")))
+        except (ModelError, ValueError, FileNotFoundError) as e:
+            fail(str(e))
+        with console.status(f"{name} answers the demo prompts…"):
+            columns[name] = [_exchange(engine, exchange, max_new_tokens) for exchange in COMPARE]
+        del engine
+    table = Table(title="the same prompts, base vs tuned", show_lines=True, expand=True)
+    table.add_column("prompt", ratio=1)
+    for name in columns:
+        table.add_column(name, ratio=2)
+    for i, (title, question, *_rest) in enumerate(COMPARE):
+        table.add_row(Text(f"{title}\n", style="bold") + Text(question, style="green"),
+                      *(cells[i] for cells in columns.values()))
+    console.print(table)

@@ -51,9 +51,14 @@ class EvalOptions:
 
 
 def suite_names(suite: str) -> list[str]:
-    if suite not in SUITES:
-        raise ValueError(f"unknown suite {suite!r}; valid suites: {', '.join(SUITES)}")
-    return list(DEFAULT_SUITES) if suite == "default" else [suite]
+    """"default" → every suite; otherwise one suite or a comma-separated list ("compliance,reasoning")."""
+    names = [s.strip() for s in suite.split(",") if s.strip()]
+    unknown = [s for s in names if s not in SUITES] or ([] if names else [suite])
+    if unknown:
+        raise ValueError(f"unknown suite {unknown[0]!r}; valid suites: {', '.join(SUITES)}")
+    if "default" in names:
+        return list(DEFAULT_SUITES)
+    return list(dict.fromkeys(names))
 
 
 def load_cases(options: EvalOptions) -> list[Case]:
