@@ -101,7 +101,7 @@ def main() -> None:
         rows.append(measure(f"scripted, {args.latency:g} s/request", url + "/v1", args.prompts, args.max_tokens,
                             [1, 4, 16], 0.0, repeats=1))
     if args.serve_prompts:
-        from smolthink.chat.backends import LlamaCppBackend
+        from smolthink.backends import LlamaCppBackend
         from smolthink.models import embedded_f16_gguf
         from smolthink.serve import create_app
 

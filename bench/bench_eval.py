@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from smolthink.chat.backends import GenerationConfig, load_backend
+from smolthink.backends import GenerationConfig, load_backend
 from smolthink.eval import bfcl
 from smolthink.eval.runner import EvalOptions, generate
 from smolthink.formats import render

@@ -19,7 +19,7 @@ import platform
 import statistics
 import time
 
-from smolthink.chat.backends import GenerationConfig, LlamaCppBackend, default_threads
+from smolthink.backends import GenerationConfig, LlamaCppBackend, default_threads
 from smolthink.chat.session import ChatSession
 from smolthink.formats import render
 from smolthink.models import embedded_derived_gguf, embedded_f16_gguf, embedded_hf_dir

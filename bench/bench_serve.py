@@ -23,7 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx2 as httpx
 import uvicorn
 
-from smolthink.chat.backends import BatchedLlamaBackend, default_threads
+from smolthink.backends import BatchedLlamaBackend, default_threads
 from smolthink.models import embedded_derived_gguf
 from smolthink.serve import create_app
 

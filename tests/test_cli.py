@@ -177,12 +177,12 @@ def shop(tmp_path):
 @pytest.fixture
 def scripted(monkeypatch):
     """Every command gets this backend instead of loading a model: set its `outputs`, then invoke."""
-    import smolthink.chat.backends
+    import smolthink.backends
     import smolthink.chat.demo
     from test_session import ScriptedBackend
 
     backend = ScriptedBackend()
-    monkeypatch.setattr(smolthink.chat.backends, "load_backend", lambda *args, **kwargs: backend)
+    monkeypatch.setattr(smolthink.backends, "load_backend", lambda *args, **kwargs: backend)
     monkeypatch.setattr(smolthink.chat.demo, "load_backend", lambda *args, **kwargs: backend)
     return backend
 

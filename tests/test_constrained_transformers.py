@@ -13,7 +13,7 @@ import httpx2 as httpx
 import pytest
 from jsonschema import validate
 
-from smolthink.chat.backends import GenerationConfig, TransformersBackend, load_backend
+from smolthink.backends import GenerationConfig, TransformersBackend, load_backend
 from smolthink.formats import parse_assistant
 from smolthink.serve import ChatRequest, create_app, reply_grammar
 from smolthink.tools import validate_arguments

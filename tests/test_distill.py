@@ -621,7 +621,7 @@ def _check_tiny_run(out: Path) -> None:
 
 
 def test_smolthink_serve_on_the_tiny_model_as_teacher(tmp_path, ending_model_dir):
-    from smolthink.chat.backends import load_backend
+    from smolthink.backends import load_backend
     from smolthink.serve import create_app
 
     backend = load_backend(str(ending_model_dir), "transformers")

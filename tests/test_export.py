@@ -258,7 +258,7 @@ def test_a_smolthink_runs_gguf_says_it_was_trained_to_think(tmp_path, probe_dir,
 
     import gguf
 
-    from smolthink.chat.backends import trained_to_think
+    from smolthink.backends import trained_to_think
     from smolthink.models import resolve_model
 
     assert "smolthink.trained_to_think" not in gguf.GGUFReader(probe_ggufs["f16"]).fields  # not a training run

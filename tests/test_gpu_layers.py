@@ -10,7 +10,7 @@ import torch
 from llama_cpp import _internals
 from typer.testing import CliRunner
 
-from smolthink.chat.backends import TransformersBackend, default_gpu_layers, load_backend, torch_device
+from smolthink.backends import TransformersBackend, default_gpu_layers, load_backend, torch_device
 from smolthink.cli import app
 
 

@@ -225,14 +225,14 @@ def test_docs_files_that_local_search_skips_are_shown(tmp_path, monkeypatch):
     docs.mkdir()
     (docs / "notes.md").write_text("The ferry leaves at nine.\n")
     (docs / "env.txt").symlink_to("/proc/self/environ")
-    import smolthink.chat.backends
+    import smolthink.backends
 
     def no_model(*args, **kwargs):  # the notes come before the model loads; stop there
         raise smolthink.models.ModelError("stop here")
 
     import smolthink.models
 
-    monkeypatch.setattr(smolthink.chat.backends, "load_backend", no_model)
+    monkeypatch.setattr(smolthink.backends, "load_backend", no_model)
     result = invoke("ask", "when does the ferry leave?", "--docs", str(docs))
     assert "local_search skipped" in result.output and "env.txt" in result.output
     assert_clear_error(result, "stop here")
@@ -249,12 +249,12 @@ def test_bad_option_values_are_usage_errors(args):
 @pytest.mark.parametrize(("args", "env"), [(["--api-key", ""], {}), (["--api-key", "  "], {}),
                                            ([], {"SMOLTHINK_API_KEY": ""})])
 def test_serve_refuses_an_empty_api_key_before_loading_a_model(args, env, monkeypatch):
-    import smolthink.chat.backends
+    import smolthink.backends
 
     def no_model(*a, **k):
         raise AssertionError("the model was loaded")
 
-    monkeypatch.setattr(smolthink.chat.backends, "load_backend", no_model)
+    monkeypatch.setattr(smolthink.backends, "load_backend", no_model)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     result = invoke("serve", *args)

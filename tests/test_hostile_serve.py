@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from test_serve import TOOL_TURN, WEATHER, ScriptedBackend, client, serving
 from typer.testing import CliRunner
 
-from smolthink.chat.backends import GenerationConfig, LlamaCppBackend, load_backend
+from smolthink.backends import GenerationConfig, LlamaCppBackend, load_backend
 from smolthink.formats import CONTROL_TOKENS
 from smolthink.serve import MAX_CHARS_PER_TOKEN, create_app
 
@@ -224,7 +224,7 @@ def test_serve_refuses_an_empty_api_key_before_loading_the_model(monkeypatch, ke
     def load_backend(*args, **kwargs):
         raise AssertionError("the model was loaded before the API key was checked")
 
-    monkeypatch.setattr("smolthink.chat.backends.load_backend", load_backend)
+    monkeypatch.setattr("smolthink.backends.load_backend", load_backend)
     from smolthink.cli import app
 
     result = CliRunner().invoke(app, ["serve", "--api-key", key])

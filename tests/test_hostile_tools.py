@@ -15,7 +15,7 @@ import pytest
 from ddgs.exceptions import DDGSException
 
 from smolthink import formats
-from smolthink.chat.backends import GenerationStats
+from smolthink.backends import GenerationStats
 from smolthink.chat.session import ChatSession
 from smolthink.formats import CONTROL_TOKENS, neutralize_control_tokens, parse_assistant, render
 from smolthink.tools import builtin_tools, run_tool_call, tool

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from smolthink.chat.backends import GenerationConfig, load_backend
+from smolthink.backends import GenerationConfig, load_backend
 from smolthink.chat.session import ChatSession
 from smolthink.formats import tool_call
 from smolthink.tools import builtin_tools, run_tool_call

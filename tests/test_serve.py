@@ -16,7 +16,7 @@ import openai
 import pytest
 import uvicorn
 
-from smolthink.chat.backends import BatchedLlamaBackend, GenerationConfig, GenerationStats, load_backend
+from smolthink.backends import BatchedLlamaBackend, GenerationConfig, GenerationStats, load_backend
 from smolthink.formats import CONTROL_TOKENS
 from smolthink.models import embedded_f16_gguf
 from smolthink.serve import create_app
@@ -614,7 +614,7 @@ def test_untuned_model_answers_in_content_by_default(untuned_url):
 
 
 def test_trained_to_think_decides_the_default_mode(tmp_path):
-    from smolthink.chat.backends import trained_to_think
+    from smolthink.backends import trained_to_think
     from smolthink.models import ModelRef
 
     assert not trained_to_think(ModelRef("smollm2-135m", "embedded", None), None)
@@ -647,7 +647,7 @@ def test_context_window_and_parallel_flags_reach_the_backend(monkeypatch, argv, 
         seen.update(kwargs)
         raise SystemExit(3)
 
-    monkeypatch.setattr("smolthink.chat.backends.load_backend", load_backend)
+    monkeypatch.setattr("smolthink.backends.load_backend", load_backend)
     monkeypatch.delenv("SMOLTHINK_API_KEY", raising=False)
     result = CliRunner().invoke(app, argv)
     assert result.exit_code == 3, result.output

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 from test_serve import ScriptedBackend, serving
 
-from smolthink.chat.backends import GenerationConfig
+from smolthink.backends import GenerationConfig
 from smolthink.serve import create_app
 
 smolagents = pytest.importorskip("smolagents")

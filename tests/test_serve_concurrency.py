@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from test_serve import TIME, WEATHER, ScriptedBackend, client, serving
 
-from smolthink.chat.backends import BatchedLlamaBackend, GenerationConfig
+from smolthink.backends import BatchedLlamaBackend, GenerationConfig
 from smolthink.formats import render
 from smolthink.models import embedded_f16_gguf
 from smolthink.serve import create_app

@@ -2,7 +2,7 @@
 
 import json
 
-from smolthink.chat.backends import GenerationConfig, GenerationStats
+from smolthink.backends import GenerationConfig, GenerationStats
 from smolthink.chat.session import STEP_LIMIT, ChatSession
 from smolthink.tools import tool
 from smolthink.tools.calculator import calculator

@@ -12,8 +12,8 @@ import pytest
 from test_session import ScriptedBackend, call
 from typer.testing import CliRunner
 
-import smolthink.chat.backends
-from smolthink.chat.backends import GenerationConfig
+import smolthink.backends
+from smolthink.backends import GenerationConfig
 from smolthink.chat.session import ChatSession
 from smolthink.chat.tasks import (
     DEFAULT_STYLE,
@@ -44,7 +44,7 @@ def invoke(*args, input=None):
 def scripted(monkeypatch):
     """Make every command load `backend.outputs` instead of a model: set them, then invoke."""
     backend = ScriptedBackend()
-    monkeypatch.setattr(smolthink.chat.backends, "load_backend", lambda *args, **kwargs: backend)
+    monkeypatch.setattr(smolthink.backends, "load_backend", lambda *args, **kwargs: backend)
     return backend
 
 

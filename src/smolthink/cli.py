@@ -110,7 +110,7 @@ def _session(model, backend, think, tools, tools_files, docs, system, max_new_to
     loads, so a bad tool option fails at once."""
     from rich.markup import escape
 
-    from smolthink.chat.backends import GenerationConfig, load_backend
+    from smolthink.backends import GenerationConfig, load_backend
     from smolthink.chat.session import ChatSession
     from smolthink.tools import select_tools
     from smolthink.tools.loader import load_tools_files

@@ -349,7 +349,7 @@ def _write_gguf(model: Any, tokenizer: Any, template: str, path: Path, quant: st
     _add_tokenizer(writer, tokenizer, config.vocab_size)
     writer.add_chat_template(template)
     if trained_to_think:
-        writer.add_bool("smolthink.trained_to_think", True)  # read by chat.backends.trained_to_think
+        writer.add_bool("smolthink.trained_to_think", True)  # read by backends.trained_to_think
     if run_dir is not None:  # eval decontaminates against the run's training prompts (data/decontam.py)
         writer.add_string("smolthink.run_dir", str(Path(run_dir).resolve()))
 
@@ -392,7 +392,7 @@ def _llama_quantize(source: Path, target: Path, quant: str, progress: Progress) 
                           f"export f16 or q8_0, or upgrade llama-cpp-python")
     from llama_cpp._logger import set_verbose
 
-    from smolthink.chat.backends import default_threads
+    from smolthink.backends import default_threads
 
     set_verbose(False)  # llama.cpp logs every tensor, and each k-quant fallback, otherwise
     _say(progress, f"quantizing to {quant} with llama.cpp")

@@ -54,7 +54,7 @@ from jsonschema.exceptions import SchemaError
 from jsonschema.validators import Draft202012Validator, validator_for
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from smolthink.chat.backends import GenerationConfig, GenerationStats, check_context
+from smolthink.backends import GenerationConfig, GenerationStats, check_context
 from smolthink.errors import UserError
 from smolthink.formats import (
     CALL_CLOSE,
@@ -938,7 +938,7 @@ def serve_command(
     import uvicorn
     from rich.console import Console
 
-    from smolthink.chat.backends import load_backend
+    from smolthink.backends import load_backend
 
     console = console or Console()
     check_api_key(api_key)  # before the model loads: a bad key should not cost that wait

@@ -22,7 +22,7 @@ class CountingBackend:
 
     def __init__(self, text):
         self.text, self.calls = text, 0
-        from smolthink.chat.backends import GenerationStats
+        from smolthink.backends import GenerationStats
 
         self.stats = GenerationStats(completion_tokens=5, finish_reason="stop")
 

@@ -92,7 +92,7 @@ def test_8bit_adamw_with_bitsandbytes(tmp_path, tiny_model_dir, tiny_data):
 
 
 def test_transformers_backend_generates_on_cuda(tiny_model_dir):
-    from smolthink.chat.backends import GenerationConfig, load_backend
+    from smolthink.backends import GenerationConfig, load_backend
 
     backend = load_backend(str(tiny_model_dir), "transformers")
     assert str(backend.device).startswith("cuda") and next(backend.model.parameters()).is_cuda

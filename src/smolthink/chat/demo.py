@@ -17,7 +17,7 @@ from rich.rule import Rule
 from rich.table import Table
 from rich.text import Text
 
-from smolthink.chat.backends import GenerationConfig, load_backend
+from smolthink.backends import GenerationConfig, load_backend
 from smolthink.chat.session import ChatSession, Event
 from smolthink.chat.ui import show_events
 from smolthink.formats import tool_call

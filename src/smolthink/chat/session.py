@@ -13,7 +13,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from smolthink.chat.backends import GenerationConfig
+from smolthink.backends import GenerationConfig
 from smolthink.formats import (
     StreamSplitter,
     generation_prefix,

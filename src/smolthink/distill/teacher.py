@@ -335,11 +335,11 @@ async def _read_stream(response: Any) -> Reply:
 
 
 class LocalTeacher:
-    """A smolthink model reference generating in-process (`chat.backends`): one generation at a time; with the
+    """A smolthink model reference generating in-process (`smolthink.backends`): one generation at a time; with the
     transformers backend a prompt's k samples are one batch."""
 
     def __init__(self, spec: TeacherSpec, progress: Any = None):
-        from smolthink.chat.backends import load_backend
+        from smolthink.backends import load_backend
 
         self.backend = load_backend(spec.model, spec.backend, progress=progress)
         self.label = f"{spec.model} (in-process, {self.backend.name})"
@@ -372,7 +372,7 @@ class LocalTeacher:
 
     def _generate(self, prompt: str, seeds: list[int], max_tokens: int, temperature: float,
                   top_p: float) -> list[tuple[str, str, int]]:
-        from smolthink.chat.backends import GenerationConfig
+        from smolthink.backends import GenerationConfig
 
         def config(seed: int) -> GenerationConfig:
             return GenerationConfig(max_new_tokens=max_tokens, temperature=temperature, top_p=top_p, seed=seed)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from smolthink.chat.backends import GenerationConfig
+from smolthink.backends import GenerationConfig
 from smolthink.eval.cases import Case, Scored
 from smolthink.formats import generation_prefix, parse_assistant, render
 
@@ -310,7 +310,7 @@ def evaluate_model(
     status: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Generate (cached) and score every case on one model; returns {"ref", "backend", "suites", "cases", …}."""
-    from smolthink.chat.backends import load_backend
+    from smolthink.backends import load_backend
 
     # llama.cpp decodes batch_size sequences together (BatchedLlamaBackend), the engine `serve --parallel` uses.
     backend = load_backend(ref, backend_name, progress=status, parallel=options.batch_size,
