@@ -13,7 +13,10 @@ on offer, and
   not talk about tools or functions, and it is not empty; the score is the fraction of these three checks passed.
 
 The answer is the parsed content after </think>. Messages hold the user turn only, as in the compliance and
-reasoning suites (the chat template adds its default system prompt when no tools are offered).
+reasoning suites (the chat template adds its default system prompt when no tools are offered). Cases are always
+rendered in no-think mode, whatever `enable_thinking` says: the untuned base model never closes a <think> block,
+so in think mode this suite would measure the think format (the compliance suite's job), not whether everyday
+requests are answered as asked.
 
 Seeds: case i of a category at seed s is drawn from random.Random(f"ifeval:{s}:{category}:{i}"); test at
 IFEVAL_SEED (7_400_000), dev at IFEVAL_SEED + reasoning.DEV_SEED_OFFSET (7_450_000), training below 1_000_000. A
@@ -155,7 +158,7 @@ def load_cases(*, limit: int | None = None, split: str = "test", enable_thinking
                 items = _held_out(category, limit, seed)
             for i, text, meta in items:
                 cases.append(Case(suite=SUITE, category=category, id=f"{category}/{meta['seed']}:{i}",
-                                  messages=[{"role": "user", "content": text}], enable_thinking=enable_thinking,
+                                  messages=[{"role": "user", "content": text}], enable_thinking=False,
                                   meta=meta))
     return cases
 
