@@ -261,20 +261,27 @@ def test_stale_temp_dirs_of_killed_builds_are_removed(fake_cache):
     assert running.exists()
 
 
-def test_concurrent_build_that_finishes_first_wins(fake_cache, monkeypatch):
-    """Another process installs a complete directory while we convert: both end with one trusted dir."""
-    final = cache_root() / "models" / "smollm2-135m-instruct-hf"
+def test_concurrent_conversions_take_turns_and_convert_once(fake_cache, monkeypatch):
+    """Two callers at once (two commands, two ranks): the lock makes the second wait and find the first's result."""
+    import threading
 
-    def slow_convert(source: Path, out: Path) -> None:
-        (out / "config.json").write_text(json.dumps({"build": "ours"}))
-        final.mkdir()  # meanwhile, the other process's os.replace lands
-        (final / "config.json").write_text(json.dumps({"build": "theirs"}))
-        (final / ".complete").write_text(models._fingerprint())
+    convert = models._convert_gguf_to_hf
+    started = threading.Event()
 
-    monkeypatch.setattr(models, "_convert_gguf_to_hf", slow_convert)
-    assert embedded_hf_dir() == final
-    assert json.loads((final / "config.json").read_text()) == {"build": "theirs"}
-    assert leftovers(final.parent) == []
+    def slow(source: Path, out: Path) -> None:
+        started.set()
+        time.sleep(0.3)  # the other caller arrives while this one converts
+        convert(source, out)
+
+    monkeypatch.setattr(models, "_convert_gguf_to_hf", slow)
+    results: list[Path] = []
+    first = threading.Thread(target=lambda: results.append(embedded_hf_dir()))
+    first.start()
+    started.wait(5)
+    results.append(embedded_hf_dir())
+    first.join()
+    assert results[0] == results[1] and fake_cache["hf"] == 1
+    assert leftovers(results[0].parent) == []
 
 
 def test_f16_gguf_is_built_once(fake_cache):

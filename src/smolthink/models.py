@@ -12,8 +12,9 @@ This module owns three things:
 
 Cache rules. A cached artefact is trusted only when its marker holds the fingerprint of what it was built from
 (the source file's size and a hash of its head, smolthink's chat template, and `_CACHE_FORMAT`); anything else is rebuilt.
-Builds go to a temporary name in the same folder and are moved into place with `os.replace`, and the marker is
-written last, so a killed or concurrent conversion never leaves a half-built artefact that is trusted:
+Builds go through `smolthink.atomic` (a temporary name beside the output, moved into place in one step; a lock so
+that two processes convert once), and the marker is written last, so a killed or concurrent conversion never
+leaves a half-built artefact that is trusted:
 
 * the transformers directory carries its marker inside (`.complete`, written into the temporary directory
   before the rename);
@@ -24,21 +25,21 @@ Heavy imports (torch, transformers, gguf, peft) happen inside functions so that 
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import importlib.util
 import json
 import os
 import re
-import shutil
 import struct
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+# re-exported: the atomic-write helpers used to live here
+from smolthink.atomic import (atomic_output, fsync_path, fsync_tree, locked, remove_leftovers, replace_path,  # noqa: F401
+                              temp_name, write_atomic)
 from smolthink.errors import UserError
 from smolthink.formats import chat_template
 
@@ -56,7 +57,6 @@ _MARKER = ".complete"
 # Bump when a conversion changes what it writes, so that caches built by older code are rebuilt.
 _CACHE_FORMAT = 1
 # A temporary build younger than this may belong to a conversion running right now in another process.
-_STALE_TEMP_S = 3600
 # Hugging Face Hub repository ids: "owner/name" with letters, digits, '-', '_' and '.'.
 _HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
 
@@ -144,100 +144,6 @@ def _marker_matches(marker: Path, expected: str) -> bool:
         return False
 
 
-def fsync_path(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def fsync_tree(root: Path) -> None:
-    for folder, _, files in os.walk(root):
-        for name in files:
-            fsync_path(Path(folder) / name)
-        fsync_path(Path(folder))
-
-
-def _write_synced(path: Path, text: str) -> None:
-    with path.open("w", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-
-
-def temp_name(final: Path) -> Path:
-    """A unique name beside `final` for building it; hidden, and recognisable by `remove_leftovers`."""
-    # Not tempfile.mkstemp/mkdtemp: those create owner-only files, and the cache should follow the umask.
-    return final.with_name(f".{final.name}.tmp-{uuid.uuid4().hex}")
-
-
-def write_atomic(path: Path, text: str) -> None:
-    tmp = temp_name(path)
-    _write_synced(tmp, text)
-    os.replace(tmp, path)
-
-
-def replace_path(tmp: Path, final: Path) -> None:
-    """Put the finished file or directory `tmp` at `final`, durably, replacing what is there.
-
-    os.replace swaps a file for a file atomically but cannot replace a directory that has files in it, nor a file
-    with a directory: the old one is moved aside in one step first and deleted once the new one is in place, so
-    `final` is never missing its old or its new content.
-    """
-    if final.exists() and (final.is_dir() or tmp.is_dir()):
-        trash = final.with_name(f".{final.name}.old-{uuid.uuid4().hex}")
-        os.rename(final, trash)
-        os.replace(tmp, final)
-        # ignore_errors / missing_ok: a concurrent remove_leftovers may be deleting the same trash.
-        if trash.is_dir():
-            shutil.rmtree(trash, ignore_errors=True)
-        else:
-            trash.unlink(missing_ok=True)
-    else:
-        os.replace(tmp, final)
-    fsync_path(final.parent)
-
-
-def remove_leftovers(final: Path) -> None:
-    """Delete what killed builds left beside `final`: old temporaries and directories moved aside."""
-    now = time.time()
-    for path in final.parent.glob(f".{final.name}.*"):
-        is_trash = ".old-" in path.name
-        is_stale_temp = ".tmp-" in path.name and now - path.lstat().st_mtime > _STALE_TEMP_S
-        if is_trash or is_stale_temp:
-            # Another process may be deleting the same leftover at the same moment: that is fine.
-            if path.is_dir() and not path.is_symlink():
-                shutil.rmtree(path, ignore_errors=True)
-            else:
-                path.unlink(missing_ok=True)
-
-
-def _install_dir(tmp: Path, final: Path, expected: str) -> None:
-    """Move the finished build `tmp` to `final`, replacing an untrusted directory that is in the way."""
-    for _ in range(5):
-        try:
-            os.replace(tmp, final)
-            return
-        except OSError as e:
-            if e.errno not in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOTDIR):
-                raise
-        if _marker_matches(final / _MARKER, expected):
-            return  # a concurrent conversion finished first; the caller discards ours
-        # A half-built or stale directory: move it aside in one atomic step, then delete it at leisure.
-        trash = final.with_name(f".{final.name}.old-{uuid.uuid4().hex}")
-        try:
-            os.rename(final, trash)
-        except FileNotFoundError:
-            continue  # someone else moved it away already
-        # ignore_errors: a concurrent remove_leftovers may be deleting the same trash.
-        if trash.is_dir():
-            shutil.rmtree(trash, ignore_errors=True)
-        else:
-            trash.unlink(missing_ok=True)
-    raise ModelError(f"could not move the converted model into {final}: something keeps replacing it")
-
-
 # ------------------------------------------------------------------------------------- embedded conversions
 
 
@@ -247,22 +153,15 @@ def embedded_hf_dir(progress: Progress = None) -> Path:
     expected = _fingerprint()
     if _marker_matches(final / _MARKER, expected):
         return final
-    final.parent.mkdir(parents=True, exist_ok=True)
-    remove_leftovers(final)
-    _say(progress, f"converting the embedded SmolLM2-135M to a transformers model once (~25 s) → {final}")
-    started = time.perf_counter()
-    tmp = temp_name(final)
-    tmp.mkdir()
-    try:
-        _convert_gguf_to_hf(embedded_gguf(), tmp)
-        fsync_tree(tmp)
-        _write_synced(tmp / _MARKER, expected)  # last: it vouches for everything above
-        _install_dir(tmp, final, expected)
-        fsync_path(final.parent)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-    _say(progress, f"converted in {time.perf_counter() - started:.0f} s")
+    with locked(final):  # two commands started at once convert once; the second finds the first one's result
+        if _marker_matches(final / _MARKER, expected):
+            return final
+        _say(progress, f"converting the embedded SmolLM2-135M to a transformers model once (~25 s) → {final}")
+        started = time.perf_counter()
+        with atomic_output(final, directory=True) as tmp:
+            _convert_gguf_to_hf(embedded_gguf(), tmp)
+            (tmp / _MARKER).write_text(expected, encoding="utf-8")  # last: it vouches for everything above
+        _say(progress, f"converted in {time.perf_counter() - started:.0f} s")
     return final
 
 
@@ -298,22 +197,16 @@ def embedded_derived_gguf(dtype: Literal["f16", "bf16"], progress: Progress = No
     expected = _fingerprint()
     if final.is_file() and _marker_matches(marker, expected):
         return final
-    final.parent.mkdir(parents=True, exist_ok=True)
-    remove_leftovers(final)
-    _say(progress, f"converting the embedded SmolLM2-135M to a {dtype} GGUF once (~5 s) → {final}")
-    started = time.perf_counter()
-    tmp = temp_name(final)
-    try:
-        _write_dequantized_gguf(embedded_gguf(), tmp, dtype)
-        fsync_path(tmp)
-        # Until the new marker is written, the file at `final` must not be trusted.
-        marker.unlink(missing_ok=True)
-        os.replace(tmp, final)
-        fsync_path(final.parent)
+    with locked(final):
+        if final.is_file() and _marker_matches(marker, expected):
+            return final
+        _say(progress, f"converting the embedded SmolLM2-135M to a {dtype} GGUF once (~5 s) → {final}")
+        started = time.perf_counter()
+        marker.unlink(missing_ok=True)  # until the new marker is written, the file at `final` must not be trusted
+        with atomic_output(final) as tmp:
+            _write_dequantized_gguf(embedded_gguf(), tmp, dtype)
         write_atomic(marker, expected)
-    finally:
-        tmp.unlink(missing_ok=True)
-    _say(progress, f"converted in {time.perf_counter() - started:.0f} s")
+        _say(progress, f"converted in {time.perf_counter() - started:.0f} s")
     return final
 
 
