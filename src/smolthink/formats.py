@@ -23,14 +23,20 @@ On the wire (the SmolLM2 template in templates/smollm2.jinja renders it, `parse_
     {"name": "f", "arguments": {"x": 1}}
     </tool_call>
 
-The parser also reads the SmolLM2 JSON-list form `<tool_call>[{"name": …, "arguments": …}]</tool_call>` and the
-Python-literal dicts of the Hermes datasets, and never raises: problems come back in `ParsedOutput.errors`.
+The parser also reads the SmolLM2 JSON-list form `<tool_call>[{"name": …, "arguments": …}]</tool_call>`, the
+Python-literal dicts of the Hermes datasets and SmolLM3's `python_tools` calls `<code>f(x=1, y="a")</code>`, and
+never raises: problems come back in `ParsedOutput.errors` / `call_errors`.
+
+A model's own chat template (a recipe's `chat_template: model`, or a tool-aware model at inference) gets the same
+conversations: what it does not read itself (SmolLM3's reads only `content`) is written into the content the way
+the model writes it, `<think>` first, then the calls (`model_messages`).
 """
 
 from __future__ import annotations
 
 import ast
 import json
+import keyword
 import re
 from dataclasses import dataclass, field
 from functools import cache
@@ -39,6 +45,7 @@ from typing import Any
 
 THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
 CALL_OPEN, CALL_CLOSE = "<tool_call>", "</tool_call>"
+CODE_OPEN, CODE_CLOSE = "<code>", "</code>"  # SmolLM3's python_tools calls: <code>f(x=1)</code>
 END_OF_TURN = "<|im_end|>"
 ASSISTANT_HEADER = "<|im_start|>assistant\n"
 ROLES = ("system", "user", "assistant", "tool")
@@ -54,6 +61,33 @@ def chat_template() -> str:
 def is_tool_aware(template: str | None) -> bool:
     """True for templates that render a `tools` list themselves (SmolLM3, Qwen…): such models keep theirs."""
     return bool(template) and "tools" in template and "tool_call" in template
+
+
+# transformers' own test for `return_assistant_tokens_mask` (apply_chat_template warns without it)
+_GENERATION_RE = re.compile(r"\{%-?\s*generation\s*-?%\}")
+
+
+def has_generation_spans(template: str | None) -> bool:
+    """True when the template marks what the model generates with {% generation %}: assistant-only loss needs it."""
+    return bool(template) and bool(_GENERATION_RE.search(template))
+
+
+def template_sha256(template: str) -> str:
+    """The hash a build's manifest records for the chat template its data was rendered with."""
+    import hashlib
+
+    return hashlib.sha256(template.encode("utf-8")).hexdigest()
+
+
+def thinking_mode(messages: list[dict[str, Any]], enable_thinking: bool = True) -> bool:
+    """The mode a conversation renders in (SmolLM3 semantics, which templates/smollm2.jinja follows too):
+    "/no_think" or "/think" in the system message wins over `enable_thinking`."""
+    system = (messages[0].get("content") or "") if messages and messages[0].get("role") == "system" else ""
+    if "/no_think" in system:
+        return False
+    if "/think" in system:
+        return True
+    return enable_thinking
 
 
 # --------------------------------------------------------------------------------------------------- schema
@@ -137,6 +171,60 @@ def validate_conversation(messages: Any, tools: Any = None) -> list[str]:
 
 # -------------------------------------------------------------------------------------------------- render
 
+TOOL_STYLES = ("xml", "python")  # SmolLM3's two tool kwargs: xml_tools (<tool_call>{json}) and python_tools (<code>)
+_READS_REASONING = re.compile(r"""(\.|\[['"])(reasoning|reasoning_content|thinking)\b""")
+_READS_TOOL_CALLS = re.compile(r"""(\.|\[['"])tool_calls\b""")
+
+
+def python_call(name: str, arguments: dict[str, Any]) -> str:
+    """A call in SmolLM3's python_tools form, `f(x=1, y='a')`: Python literals, which `parse_assistant` reads back."""
+    bad = [k for k in arguments if not str(k).isidentifier() or keyword.iskeyword(k)]
+    if bad:
+        raise ValueError(f"tool call {name!r}: argument names {bad} cannot be Python keyword arguments")
+    return f"{name}({', '.join(f'{k}={v!r}' for k, v in arguments.items())})"
+
+
+def model_messages(
+    messages: list[dict[str, Any]], template: str, *, thinking: bool, tool_style: str = "xml"
+) -> list[dict[str, Any]]:
+    """Normalized messages as a model's own template reads them.
+
+    A template that reads `reasoning` / `reasoning_content` and `tool_calls` (Qwen3) gets them as they are. One
+    that reads only `content` (SmolLM3) gets them written into the content as the model writes them: a
+    `<think>` block first (in think mode; in no-think mode the template writes the empty block and the reasoning is
+    dropped, as smolthink's template does), then each call as `<tool_call>{json}</tool_call>`, or as
+    `<code>f(x=1)</code>` with `tool_style: python` (always: a python_tools model writes its calls that way).
+    """
+    if tool_style not in TOOL_STYLES:
+        raise ValueError(f"tool_style must be one of {', '.join(TOOL_STYLES)}, got {tool_style!r}")
+    reads_reasoning = bool(_READS_REASONING.search(template))
+    reads_calls = bool(_READS_TOOL_CALLS.search(template)) and tool_style == "xml"
+    out = []
+    for m in messages:
+        if m.get("role") != "assistant":
+            out.append(m)
+            continue
+        m = dict(m)
+        content = m.get("content") or ""
+        if not reads_calls and m.get("tool_calls"):
+            for i, call in enumerate(m.pop("tool_calls")):
+                fn = call["function"]
+                if tool_style == "python":
+                    block = CODE_OPEN + python_call(fn["name"], fn["arguments"]) + CODE_CLOSE
+                else:
+                    payload = json.dumps({"name": fn["name"], "arguments": fn["arguments"]}, ensure_ascii=False)
+                    block = f"{CALL_OPEN}\n{payload}\n{CALL_CLOSE}"
+                content += ("\n" if content or i else "") + block
+        if reads_reasoning:
+            m.setdefault("reasoning_content", m.get("reasoning"))  # Qwen3's spelling; normalize_message maps it away
+        else:
+            reasoning = m.pop("reasoning", None)
+            if thinking:
+                content = f"{THINK_OPEN}\n{reasoning or ''}\n{THINK_CLOSE}\n\n{content}"
+        m["content"] = content
+        out.append(m)
+    return out
+
 
 def render(
     messages: list[dict[str, Any]],
@@ -145,14 +233,17 @@ def render(
     enable_thinking: bool = True,
     add_generation_prompt: bool = False,
     template: str | None = None,
+    tool_style: str = "xml",
 ) -> str:
     """Render a conversation to prompt text with smolthink's template (or a model's own tool-aware one).
 
     Goes through transformers' sandboxed chat-template renderer, the same code path `apply_chat_template`
-    and TRL use, so training and inference see byte-identical text.
+    and TRL use, so training and inference see byte-identical text. `tool_style` applies to a model's own
+    template: "python" passes the tools as SmolLM3's `python_tools` (calls as `<code>f(x=1)</code>`).
     """
     return render_spans(
-        messages, tools, enable_thinking=enable_thinking, add_generation_prompt=add_generation_prompt, template=template
+        messages, tools, enable_thinking=enable_thinking, add_generation_prompt=add_generation_prompt,
+        template=template, tool_style=tool_style,
     )[0]
 
 
@@ -163,18 +254,27 @@ def render_spans(
     enable_thinking: bool = True,
     add_generation_prompt: bool = False,
     template: str | None = None,
+    tool_style: str = "xml",
 ) -> tuple[str, list[tuple[int, int]]]:
     """Like `render`, plus the character spans of the text the model generates ({% generation %} blocks):
     the positions that assistant-only training puts in the loss."""
     from transformers.utils.chat_template_utils import render_jinja_template
 
+    normalized = [normalize_message(m) for m in messages]
+    extra: dict[str, Any] = {}
+    if template and template != chat_template():  # a model's own template
+        thinking = thinking_mode(normalized, enable_thinking)
+        normalized = model_messages(normalized, template, thinking=thinking, tool_style=tool_style)
+        if tool_style == "python" and tools:
+            extra["python_tools"], tools = tools, None
     rendered, spans = render_jinja_template(
-        [[normalize_message(m) for m in messages]],
+        [normalized],
         tools=tools or None,
         chat_template=template or chat_template(),
         add_generation_prompt=add_generation_prompt,
         return_assistant_tokens_mask=True,
         enable_thinking=enable_thinking,
+        **extra,
     )
     return rendered[0], [tuple(span) for span in spans[0]]
 
@@ -193,6 +293,7 @@ CONTROL_TOKENS = (
     # the chat format's tags
     THINK_OPEN, THINK_CLOSE, CALL_OPEN, CALL_CLOSE,
     "<tool_response>", "</tool_response>", "<tools>", "</tools>",
+    CODE_OPEN, CODE_CLOSE,  # SmolLM3's python_tools calls, which the parser reads as tool calls
 )  # fmt: skip
 # Case-insensitive: SmolLM2's tokenizer matches its special tokens exactly, but other tokenizers may lowercase
 # first, and "<TOOL_CALL>" in a tool result is no more legitimate than "<tool_call>".
@@ -285,6 +386,45 @@ def _calls_from_payload(payload: str) -> tuple[list[dict[str, Any]], list[str]]:
     return calls, errors
 
 
+# What a python_tools call looks like: `name(…)` or `module.name(…)`, the whole block. Other <code> text (an answer
+# quoting code) stays content; a block of this shape that is not one literal-only call is a call error.
+_CALL_SHAPED = re.compile(r"\s*[A-Za-z_][\w.]*\s*\(.*\)\s*$", re.DOTALL)
+_CALL_START = re.compile(r"\s*[A-Za-z_][\w.]*\s*\(")
+
+
+def _call_from_code(payload: str) -> tuple[list[dict[str, Any]], list[str]]:
+    """A SmolLM3 python_tools call, `f(x=1, y="a")` (or `mod.f(...)`), as a structured call. The code is parsed,
+    never run: it must be one call with keyword arguments whose values are literals (`ast.literal_eval` each)."""
+    code = payload.strip()
+    where = f"<code> call {code[:200]!r}"
+    try:
+        node = ast.parse(code, mode="eval").body
+    except (SyntaxError, ValueError, MemoryError):
+        return [], [f"{where}: not a Python expression"]
+    if not isinstance(node, ast.Call):
+        return [], [f"{where}: expected one function call f(name=value, …)"]
+    parts, func = [], node.func
+    while isinstance(func, ast.Attribute):
+        parts.append(func.attr)
+        func = func.value
+    if not isinstance(func, ast.Name):
+        return [], [f"{where}: the function must be a name (f or module.f)"]
+    name = ".".join([func.id, *reversed(parts)])
+    if node.args:
+        return [], [f"{where}: positional arguments cannot be matched to parameters; pass them as name=value"]
+    arguments: dict[str, Any] = {}
+    for kw in node.keywords:
+        if kw.arg is None:
+            return [], [f"{where}: **kwargs is not a literal argument"]
+        if kw.arg in arguments:
+            return [], [f"{where}: argument {kw.arg!r} given twice"]
+        try:
+            arguments[kw.arg] = ast.literal_eval(kw.value)
+        except (ValueError, TypeError, SyntaxError, MemoryError):
+            return [], [f"{where}: argument {kw.arg!r} is not a literal"]
+    return [tool_call(name, arguments)], []
+
+
 def parse_assistant(text: str) -> ParsedOutput:
     """Split an assistant turn into reasoning, answer and tool calls. Never raises.
 
@@ -322,19 +462,26 @@ def _parse_assistant(text: str) -> ParsedOutput:
     call_errors: list[str] = []
     pos = 0
     while True:
-        start = rest.find(CALL_OPEN, pos)
-        if start < 0:
+        hits = [(at, opener) for opener in (CALL_OPEN, CODE_OPEN) if (at := rest.find(opener, pos)) >= 0]
+        if not hits:
             content_parts.append(rest[pos:])
             break
+        start, opener = min(hits)
+        closer, read = (CALL_CLOSE, _calls_from_payload) if opener == CALL_OPEN else (CODE_CLOSE, _call_from_code)
+        close = rest.find(closer, start)
+        shape = _CALL_SHAPED if close >= 0 else _CALL_START  # a truncated call still starts like one
+        if opener == CODE_OPEN and not shape.match(rest[start + len(opener) : close if close >= 0 else None]):
+            content_parts.append(rest[pos : start + len(opener)])  # <code>x</code> in an answer is not a call
+            pos = start + len(opener)
+            continue
         content_parts.append(rest[pos:start])
-        close = rest.find(CALL_CLOSE, start)
         if close < 0:
-            call_errors.append(f"unterminated <tool_call> (output truncated?): {rest[start:start + 200]!r}")
+            call_errors.append(f"unterminated {opener} (output truncated?): {rest[start:start + 200]!r}")
             break
-        found, bad = _calls_from_payload(rest[start + len(CALL_OPEN) : close])
+        found, bad = read(rest[start + len(opener) : close])
         calls += found
         call_errors += bad
-        pos = close + len(CALL_CLOSE)
+        pos = close + len(closer)
     content = "".join(content_parts).strip()
     reasoning = reasoning or None  # an empty <think></think> block means "no reasoning"
     for tag in (THINK_OPEN, THINK_CLOSE):

@@ -10,7 +10,8 @@ leaves a directory that looks complete; what killed builds left beside it is rem
     conversations/            DatasetDict(train, validation): source, row_id, messages, tools, metadata (JSON text)
     <phase>/                  DatasetDict(train, validation): input_ids, assistant_masks, source, row_id
     quarantine.jsonl          every rejected row: source, row_id, reason, detail
-    manifest.json             resolved recipe, per-source counts, token statistics, content hashes, versions
+    manifest.json             resolved recipe, per-source counts, token statistics, content hashes, versions,
+                              the chat template's hash (smolthink's, or the model's own with `chat_template: model`)
     prompts.sha256            a hash of every distinct user turn of the mixture: eval skips cases found here
 
 Every split is written, empty ones too (validation: 0, a one-example mixture), and reads back as an empty split.
@@ -39,6 +40,7 @@ from smolthink.data.filters import Deduplicator, check
 from smolthink.data.recipe import DataRecipe, SourceSpec
 from smolthink.data.windows import rolling_windows, tokenize_conversations
 from smolthink.errors import UserError
+from smolthink.formats import template_sha256
 # Builds follow the model cache's write-then-rename rules, with its helpers.
 from smolthink.models import fsync_tree, remove_leftovers, replace_path, temp_name
 
@@ -110,6 +112,29 @@ def load_tokenizer(ref: str) -> Any:
     return AutoTokenizer.from_pretrained(source, **kwargs)
 
 
+def data_template(recipe: DataRecipe, tokenizer: Any) -> str:
+    """The chat template the build renders with: smolthink's, or with `chat_template: model` the tokenizer's own,
+    checked to carry what training and inference need (ConfigError naming the key and the fix)."""
+    from smolthink.formats import chat_template, has_generation_spans, is_tool_aware
+
+    if recipe.chat_template == "smolthink":
+        return chat_template()
+    own = tokenizer.chat_template
+    fix = "use chat_template: smolthink or a template with {% generation %} spans"
+    if not isinstance(own, str) or not own.strip():
+        raise ConfigError(f"chat_template: model, but the tokenizer of {recipe.tokenizer!r} has no chat template; "
+                          f"{fix}")
+    if not has_generation_spans(own):
+        raise ConfigError(f"chat_template: model, but the chat template of {recipe.tokenizer!r} has no "
+                          "{% generation %} spans, which assistant-only training needs to find what the model "
+                          f"generates; {fix}")
+    if not is_tool_aware(own):
+        raise ConfigError(f"chat_template: model, but the chat template of {recipe.tokenizer!r} does not render "
+                          "tools (no `tools` and `tool_call` in it), so chat, serve and export would not use it; "
+                          f"use chat_template: smolthink or a tool-aware template with {{% generation %}} spans")
+    return own
+
+
 def _select(kept: dict[str, list[Example]], recipe: DataRecipe) -> dict[str, list[Example]]:
     """Apply counts and weights; each source is shuffled with its own seeded RNG first, so the choice is stable."""
     weights = {s.name: s.weight for s in recipe.sources if s.weight is not None}
@@ -161,6 +186,7 @@ def build(recipe: DataRecipe, out: str | Path, *, overwrite: bool = False, conso
     started = time.perf_counter()
     try:
         tokenizer = load_tokenizer(recipe.tokenizer)
+        template = data_template(recipe, tokenizer)
         dedup = Deduplicator(exact=recipe.dedup.exact, near=recipe.dedup.near, threshold=recipe.dedup.threshold, num_perm=recipe.dedup.num_perm)
         stats: dict[str, dict[str, Any]] = {}
         kept: dict[str, list[Example]] = {}
@@ -228,7 +254,8 @@ def build(recipe: DataRecipe, out: str | Path, *, overwrite: bool = False, conso
                 for ex, (ids, mask) in zip(
                     examples,
                     tokenize_conversations(tokenizer, ((ex.messages, ex.tools, thinking) for ex, thinking in
-                                                       zip(examples, _thinking_modes(recipe, split, len(examples))))),
+                                                       zip(examples, _thinking_modes(recipe, split, len(examples)))),
+                                           template=template, tool_style=recipe.tool_style),
                 )
             ]
             for split, examples in splits.items()
@@ -273,6 +300,8 @@ def build(recipe: DataRecipe, out: str | Path, *, overwrite: bool = False, conso
             "prompt_hashes": {"file": HASH_FILE, "count": len(prompt_hashes)},  # what eval decontaminates against
             "quarantined": sum(sum(s["rejected"].values()) for s in stats.values()),
             "tokenizer": recipe.tokenizer,
+            # which template rendered the data: a run must train and serve with this same one (train checks it)
+            "chat_template": {"name": recipe.chat_template, "sha256": template_sha256(template)},
             "versions": _versions(),
             "code": code_fingerprint(),
             "seconds": round(time.perf_counter() - started, 1),

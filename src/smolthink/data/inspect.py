@@ -8,7 +8,7 @@ from typing import Any
 from rich.table import Table
 from rich.text import Text
 
-from smolthink.data.build import SPLITS, BuildError, load_conversations, load_manifest, load_part
+from smolthink.data.build import SPLITS, BuildError, load_conversations, load_manifest, load_part, load_tokenizer
 from smolthink.formats import render_spans
 
 
@@ -68,9 +68,15 @@ def rendered_examples(folder: str | Path, n: int, split: str = "train", enable_t
     if not rows:
         raise BuildError(f"{folder}: the {split} split is empty (0 conversations), nothing to show"
                          + ("; try --split train" if split != "train" else ""))
+    manifest = load_manifest(folder)
+    template, tool_style = None, "xml"
+    if (manifest.get("chat_template") or {}).get("name") == "model":  # built with the model's own template
+        template = load_tokenizer(manifest["tokenizer"]).chat_template
+        tool_style = manifest["recipe"].get("tool_style", "xml")
     out = []
     for row in rows[:n]:
-        text, spans = render_spans(row["messages"], row["tools"], enable_thinking=enable_thinking)
+        text, spans = render_spans(row["messages"], row["tools"], enable_thinking=enable_thinking, template=template,
+                                   tool_style=tool_style)
         rich_text = Text(f"── {row['source']} / {row['row_id']} ──\n", style="bold cyan")
         pos = 0
         for start, end in spans:

@@ -66,6 +66,13 @@ class DataRecipe:
     # obeys /no_think; the rest are rendered with their reasoning. Chosen per example with a seeded RNG.
     no_think_fraction: float = 0.0
     tokenizer: str = "smollm2-135m"  # a model reference whose tokenizer tokenizes the data
+    # The chat format the data is rendered in: smolthink's (templates/smollm2.jinja), or `model`, the tokenizer's own
+    # template, which then also saves with the run and renders at chat, serve, eval and export: one format throughout.
+    # It must mark what the model generates with {% generation %} spans (assistant-only loss) and render tools.
+    chat_template: Literal["smolthink", "model"] = "smolthink"
+    # With `chat_template: model`: tools as SmolLM3's `xml_tools` (calls <tool_call>{json}</tool_call>) or
+    # `python_tools` (calls <code>f(x=1)</code>).
+    tool_style: Literal["xml", "python"] = "xml"
     # The file the recipe was read from (set by load_recipe), which a build must not delete. A plain attribute, not
     # a field: not a recipe key, and not in the manifest (a moved recipe is the same recipe).
     recipe_file = None
@@ -90,6 +97,9 @@ class DataRecipe:
                 raise ConfigError(f"source {s.name!r}: give count or weight, not both")
         if any(s.weight is not None for s in self.sources) and not self.size:
             raise ConfigError("weighted sources need the recipe's total `size`")
+        if self.tool_style == "python" and self.chat_template != "model":
+            raise ConfigError("tool_style: python needs chat_template: model (a template with SmolLM3's python_tools); "
+                              "smolthink's template writes calls as <tool_call> JSON")
         for p in self.phases:
             if p.window <= 0 or p.stride <= 0 or p.stride > p.window:
                 raise ConfigError(f"phase {p.name!r}: need 0 < stride <= window, got window={p.window}, stride={p.stride}")

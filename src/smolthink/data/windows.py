@@ -20,9 +20,11 @@ def tokenize_conversation(
     *,
     enable_thinking: bool = True,
     template: str | None = None,
+    tool_style: str = "xml",
 ) -> tuple[list[int], list[int]]:
     """(input_ids, assistant_mask) for one conversation, rendered with smolthink's template (or `template`)."""
-    return next(tokenize_conversations(tokenizer, [(messages, tools)], enable_thinking=enable_thinking, template=template))
+    return next(tokenize_conversations(tokenizer, [(messages, tools)], enable_thinking=enable_thinking,
+                                       template=template, tool_style=tool_style))
 
 
 def tokenize_conversations(
@@ -31,6 +33,7 @@ def tokenize_conversations(
     *,
     enable_thinking: bool = True,
     template: str | None = None,
+    tool_style: str = "xml",
     batch_size: int = 512,
 ) -> Iterator[tuple[list[int], list[int]]]:
     """(input_ids, assistant_mask) per (messages, tools) or (messages, tools, enable_thinking), in order. Texts are
@@ -38,7 +41,7 @@ def tokenize_conversations(
     batch: list[tuple[str, list[tuple[int, int]]]] = []
     for messages, tools, *mode in conversations:
         thinking = mode[0] if mode else enable_thinking
-        batch.append(render_spans(messages, tools, enable_thinking=thinking, template=template))
+        batch.append(render_spans(messages, tools, enable_thinking=thinking, template=template, tool_style=tool_style))
         if len(batch) == batch_size:
             yield from _encode(tokenizer, batch)
             batch = []
