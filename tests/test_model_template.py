@@ -244,6 +244,14 @@ def test_a_template_without_generation_spans_is_refused_with_the_fix(tmp_path, s
         recipe_from_dict(data_recipe(tmp_path, model, chat_template="smolthink", tool_style="python"))
 
 
+def test_training_a_model_whose_template_differs_from_the_datas_is_refused(tmp_path, tiny_model_dir, model_format_data):
+    from smolthink.train.run import train
+
+    with pytest.raises(ConfigError, match=r"chat_template: model.*template differs"):
+        train(train_recipe(tmp_path / "t.yaml", tiny_model_dir, model_format_data), out=tmp_path / "run", console=quiet())
+    assert not (tmp_path / "run" / "short").exists()
+
+
 # -------------------------------------------------------------------------------------------- round trip
 
 

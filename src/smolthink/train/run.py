@@ -232,6 +232,18 @@ def check_tokenizer(model_tokenizer: Any, data: DataSource) -> None:
             f"data: {data.folder} was tokenized with {data.manifest['tokenizer']!r}, whose vocabulary differs from "
             "the model's; rebuild the data with `tokenizer:` set to the model you train"
         )
+    used = data.manifest.get("chat_template")  # builds before chat_template: model do not record it
+    if isinstance(used, dict) and used.get("name") == "model":
+        from smolthink.formats import template_sha256
+
+        own = model_tokenizer.chat_template
+        if not isinstance(own, str) or template_sha256(own) != used.get("sha256"):
+            raise ConfigError(
+                f"data: {data.folder} was rendered with the chat template of {data.manifest['tokenizer']!r} "
+                "(chat_template: model), but the model's own template differs, so it would be served in another "
+                "format than it was trained in; train the model whose template rendered the data, or rebuild the "
+                "data with `tokenizer:` set to the model you train"
+            )
     if data.max_token_id >= len(model_tokenizer):
         from smolthink.data.build import BuildError
 
