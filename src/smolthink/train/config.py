@@ -39,6 +39,8 @@ MANAGED = {
     "remove_unused_columns": "smolthink selects the columns itself",
     "disable_tqdm": "smolthink shows its own progress bar",
     "resume_from_checkpoint": "use `smolthink train --resume`",
+    "trust_remote_code": "it is a top-level recipe key (`trust_remote_code: true`, or `smolthink train "
+                         "--trust-remote-code`): smolthink loads the model, not TRL",
 }
 
 
@@ -126,6 +128,8 @@ class TrainRecipe:
     # auto: bf16 where the hardware has bf16 matmuls (CPU with AVX512-BF16/AMX, GPU of compute capability >= 8),
     # fp16 with loss scaling on older GPUs (T4, V100), fp32 elsewhere (see train/run.py, choose_precision)
     precision: Literal["auto", "bf16", "fp16", "fp32"] = "auto"
+    # a model that ships its own Python code (an auto_map in its config.json) runs it only when this is true
+    trust_remote_code: bool = False
     defaults: dict[str, Any] = field(default_factory=dict)
 
 
@@ -167,6 +171,7 @@ def resolve(data: dict[str, Any], out: str | Path | None, where: str) -> Resolve
         # smolthink runs its own mixed precision (bf16 compute, fp32 master weights); TRL's autocast stays off.
         merged.update(bf16=False, fp16=False, disable_tqdm=True, remove_unused_columns=False)
         merged["dataset_kwargs"] = {"skip_prepare_dataset": True}
+        merged["trust_remote_code"] = recipe.trust_remote_code  # (what smolthink's own loading honours)
         phase = _build_phase(merged, at)
         # An out-of-range value is reported where the recipe sets it: the phase's own key, else `defaults:`.
         _check_ranges(phase, RANGES, lambda key: f"{at}.{key}" if key in raw or key not in recipe.defaults

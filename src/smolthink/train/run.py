@@ -289,7 +289,8 @@ def load_start(resolved: Resolved, index: int, progress: Callable[[str], None], 
     previous = resolved.out / resolved.phases[index - 1].name / "final" if index > 0 else None
     start = str(previous) if previous is not None and recipe.method == "full" else recipe.model
     dtype = torch.bfloat16 if recipe.method == "lora" and precision == "bf16" else torch.float32
-    base_model, tokenizer = load_hf(resolve_model(start), dtype=dtype, progress=progress)
+    base_model, tokenizer = load_hf(resolve_model(start), dtype=dtype, progress=progress,
+                                    trust_remote_code=recipe.trust_remote_code)
     tokenizer = prepare_tokenizer(tokenizer)
     if recipe.method == "full":
         model = base_model
@@ -431,7 +432,8 @@ def install_final(resolved: Resolved, progress: Callable[[str], None]) -> None:
     if resolved.recipe.method == "lora" and resolved.recipe.merge:
         from smolthink.models import load_hf, resolve_model
 
-        model, tokenizer = load_hf(resolve_model(str(last)), dtype=torch.float32, progress=progress)
+        model, tokenizer = load_hf(resolve_model(str(last)), dtype=torch.float32, progress=progress,
+                                   trust_remote_code=resolved.recipe.trust_remote_code)
         merged = model.merge_and_unload()
         source = resolved.out / ".merged"
         _atomic_dir(source, lambda tmp: (merged.save_pretrained(tmp), tokenizer.save_pretrained(tmp)))
@@ -491,7 +493,7 @@ def train(recipe_path: str | Path, *, out: str | Path | None = None, overrides: 
     everywhere alike), the main process builds the data while the others wait, and only the main process writes
     the run directory, the logs, the plot and the final model (see train/dist.py).
     """
-    from smolthink.models import resolve_model
+    from smolthink.models import check_remote_code, resolve_model
 
     console = console or Console(stderr=True)
     if not dist.is_main():
@@ -500,7 +502,9 @@ def train(recipe_path: str | Path, *, out: str | Path | None = None, overrides: 
     resolved = load_train_recipe(recipe_path, overrides, out)
     dist.start(resolved.phases[0].ddp_timeout)
     check_machine(resolved)
-    resolve_model(resolved.recipe.model)  # a missing model fails here, before any work
+    model_ref = resolve_model(resolved.recipe.model)  # a missing model fails here, before any work
+    if not resolved.recipe.trust_remote_code:
+        check_remote_code(model_ref, False)  # and so does one that ships code the recipe does not trust
     out = resolved.out
     saved = out / "train_config.json"
     if out.exists() and any(out.iterdir()) and not resume:
@@ -607,6 +611,9 @@ def run_phase(resolved: Resolved, index: int, data: DataSource, console: Console
     if launcher_mp not in ("no", phase.mixed_precision):
         say(f"phase {phase.name}: the launcher's mixed_precision {launcher_mp!r} is not used; the recipe's "
             f"precision ({resolved.recipe.precision} → {precision}) decides")
+    # SFTTrainer turns a Mixture-of-Experts model's router logits on for the aux loss; the saved model keeps the
+    # checkpoint's setting (transformers would otherwise compute that loss at every decoding step)
+    router_logits = getattr(model.config, "output_router_logits", None)
     trainer = SmolTrainer(
         model=model, args=phase, train_dataset=train_rows, eval_dataset=eval_rows, processing_class=tokenizer,
         data_collator=PackedCollator(), master=master, phase_name=phase.name,
@@ -649,6 +656,8 @@ def run_phase(resolved: Resolved, index: int, data: DataSource, console: Console
     if master is not None:
         master.write_fp32(model)
     restore_attention(model)
+    if router_logits is not None:
+        model.config.output_router_logits = router_logits
     if sharded:
         # the full weights are gathered from the shards on every rank, as accelerate does it; the main process writes
         state = trainer.accelerator.get_state_dict(trainer.model_wrapped)

@@ -16,6 +16,10 @@ What differs from a stock `SFTTrainer`, and why (measured in bench/bench_train.p
   already taken and cleared); instead the masters' fp32 gradients are averaged across the ranks after the last
   micro-batch of every optimizer step (`MasterWeights.average_`), which is what DDP would have done, in fp32.
   Checkpoints are written by the main process; the completion marker only once every rank has written its part.
+* **Mixture-of-Experts.** The router's load-balancing loss, `router_aux_loss_coef × aux_loss`, is added to the
+  loss as transformers' MoE models add it when given labels (the forward that gets no labels here does not), and
+  logged as `aux_loss`; TRL's SFTTrainer decides whether it applies (`aux_loss_enabled`: an MoE model and a non-zero
+  coefficient, the phase's `router_aux_loss_coef` or else the model config's).
 * A NaN/inf loss stops training with the step and the batch (saved for inspection); checkpoints carry the fp32
   master weights so `--resume` continues exactly, and a checkpoint is used only once it is complete.
 """
@@ -165,7 +169,7 @@ class SmolTrainer(SFTTrainer):
         # positions (shared by the rows of the batch) whose next token is trained on
         keep = (targets != -100).any(dim=0).nonzero().squeeze(1)
         kwargs: dict[str, Any] = {"use_cache": False, "logits_to_keep": keep}
-        if getattr(self.model.config, "output_router_logits", False):
+        if self.aux_loss_enabled:  # set by SFTTrainer: an MoE model whose aux coefficient is not 0
             kwargs["output_router_logits"] = True
         outputs = model(**inputs, **kwargs)
         kept_targets = targets[:, keep]
@@ -180,10 +184,14 @@ class SmolTrainer(SFTTrainer):
             # Trainer.compute_loss does, scale back up so the average is the global batch's per-token gradient (the
             # MoE term below is a mean already, which DDP's average keeps)
             loss = loss * self.accelerator.num_processes
-        aux = getattr(outputs, "aux_loss", None)
+        aux = getattr(outputs, "aux_loss", None) if self.aux_loss_enabled else None
         if aux is not None:  # MoE load balancing: a per-micro-batch mean, averaged over the accumulation steps
-            coef = getattr(self.model.config, "router_aux_loss_coef", 0.0)
-            loss = loss + coef * aux / (self.current_gradient_accumulation_steps if model.training else 1)
+            steps = self.current_gradient_accumulation_steps if model.training else 1
+            loss = loss + self.router_aux_loss_coef * aux / steps
+            # logged as SFTTrainer logs it (its `log` averages `_metrics` into each line): the mean over the ranks,
+            # and over the micro-batches since the last line, so `loss` = LM loss + coef × `aux_loss`
+            mode = "train" if model.training else "eval"
+            self._metrics[mode]["aux_loss"].append(self.accelerator.gather_for_metrics(aux.detach()).mean().item())
         if not torch.isfinite(loss):
             self._stop_on_nan(loss, inputs, labels)
         if model.training and real is not None:
