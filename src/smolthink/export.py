@@ -26,7 +26,6 @@ import ctypes
 import json
 import os
 import re
-import shutil
 import sys
 import tempfile
 import time
@@ -38,8 +37,8 @@ from typing import Any
 from smolthink.formats import chat_template, is_tool_aware
 # The cache's fsync/temporary-name helpers: exports follow the same write-then-rename rules.
 from smolthink.errors import UserError
-from smolthink.models import (ModelError, Progress, fsync_path, fsync_tree, load_hf, remove_leftovers, replace_path,
-                              resolve_model, temp_name, write_atomic)
+from smolthink.atomic import atomic_output, remove_leftovers, temp_name, write_atomic
+from smolthink.models import ModelError, Progress, load_hf, resolve_model
 
 # Output format → quantizations it accepts (the first is the default). An hf export is always lossless fp32.
 FORMATS: dict[str, tuple[str, ...]] = {"gguf": ("f16", "q8_0", "q5_k_m", "q4_k_m", "q4_0"), "hf": ()}
@@ -147,40 +146,34 @@ def export_model(
     if fmt == "gguf":
         _check_gguf_support(ref, model.config)
 
-    tmp = temp_name(out)
-    f16_tmp = temp_name(out)  # the f16 file that llama.cpp quantizes into `tmp` (LLAMA_QUANTS only)
+    f16_tmp = temp_name(out)  # the f16 file that llama.cpp quantizes into the output (LLAMA_QUANTS only)
     try:
-        if fmt == "gguf":
-            # A smolthink run (its folder holds train_config.json) was trained to think: the flag travels with the
-            # file, so `smolthink serve` on the GGUF alone defaults to thinking, as it does on the run folder.
-            trained = any((path / "train_config.json").is_file() for path in inputs[:1] if path.is_dir())
-            if quant in LLAMA_QUANTS:
-                _write_gguf(model, tokenizer, strip_generation_tags(template), f16_tmp, "f16", name=_model_name(ref),
-                            trained_to_think=trained, run_dir=inputs[0] if trained else None, progress=progress)
-                _llama_quantize(f16_tmp, tmp, quant, progress)
+        # _check_out again right before the move: something may have appeared there while we converted
+        with atomic_output(out, directory=fmt == "hf", check=lambda: _check_out(out, fmt, force, inputs)) as tmp:
+            if fmt == "gguf":
+                # A smolthink run (its folder holds train_config.json) was trained to think: the flag travels with
+                # the file, so `smolthink serve` on the GGUF alone defaults to thinking, as it does on the run folder.
+                trained = any((path / "train_config.json").is_file() for path in inputs[:1] if path.is_dir())
+                run_dir = inputs[0] if trained else None
+                if quant in LLAMA_QUANTS:
+                    _write_gguf(model, tokenizer, strip_generation_tags(template), f16_tmp, "f16", name=_model_name(ref),
+                                trained_to_think=trained, run_dir=run_dir, progress=progress)
+                    _llama_quantize(f16_tmp, tmp, quant, progress)
+                else:
+                    _write_gguf(model, tokenizer, strip_generation_tags(template), tmp, quant, name=_model_name(ref),
+                                trained_to_think=trained, run_dir=run_dir, progress=progress)
             else:
-                _write_gguf(model, tokenizer, strip_generation_tags(template), tmp, quant, name=_model_name(ref),
-                            trained_to_think=trained, run_dir=inputs[0] if trained else None, progress=progress)
-            fsync_path(tmp)
-        else:
-            _say(progress, f"writing the merged transformers directory → {out}")
-            tokenizer.chat_template = template  # transformers knows {% generation %}: keep it for further training
-            model.save_pretrained(tmp)
-            tokenizer.save_pretrained(tmp)
-            (tmp / EXPORT_MARKER).write_text(json.dumps({"model": ref, "format": "hf"}) + "\n", encoding="utf-8")
-            fsync_tree(tmp)
-        _check_out(out, fmt, force, inputs)  # again: something may have appeared there while we converted
-        replace_path(tmp, out)
+                _say(progress, f"writing the merged transformers directory → {out}")
+                tokenizer.chat_template = template  # transformers knows {% generation %}: keep it for further training
+                model.save_pretrained(tmp)
+                tokenizer.save_pretrained(tmp)
+                (tmp / EXPORT_MARKER).write_text(json.dumps({"model": ref, "format": "hf"}) + "\n", encoding="utf-8")
         if fmt == "gguf":
             text = ollama_modelfile(out.name, template, trained_to_think=trained,
                                     n_ctx=int(model.config.max_position_embeddings))
             write_atomic(modelfile_path(out), text)
     finally:
         f16_tmp.unlink(missing_ok=True)
-        if tmp.is_dir():
-            shutil.rmtree(tmp, ignore_errors=True)
-        else:
-            tmp.unlink(missing_ok=True)
     _say(progress, f"exported in {time.perf_counter() - started:.0f} s")
     return out
 

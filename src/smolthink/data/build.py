@@ -26,13 +26,13 @@ import hashlib
 import json
 import os
 import random
-import shutil
 import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from smolthink.atomic import atomic_output
 from smolthink.config import ConfigError, to_dict
 from smolthink.data.decontam import HASH_FILE, hashes_of
 from smolthink.data.example import Example, Rejected, SourceError
@@ -41,8 +41,6 @@ from smolthink.data.recipe import DataRecipe, SourceSpec
 from smolthink.data.windows import rolling_windows, tokenize_conversations
 from smolthink.errors import UserError
 from smolthink.formats import template_sha256
-# Builds follow the model cache's write-then-rename rules, with its helpers.
-from smolthink.models import fsync_tree, remove_leftovers, replace_path, temp_name
 
 SPLITS = ("train", "validation")
 CONVERSATION_COLUMNS = ("source", "row_id", "messages", "tools", "metadata")
@@ -170,150 +168,150 @@ def _hash_rows(rows: list[dict[str, Any]]) -> str:
 
 def build(recipe: DataRecipe, out: str | Path, *, overwrite: bool = False, console: Any = None) -> dict[str, Any]:
     """Run the recipe and write the output directory; returns the manifest."""
-    from datasets import Dataset, Features, List, Value
     from datasets.utils.logging import disable_progress_bar
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     console = console or Console(stderr=True)
     disable_progress_bar()  # datasets' per-save bars would drown the build's own progress and tables
     out = Path(out)
     _check_out(out, recipe, overwrite)
     out.parent.mkdir(parents=True, exist_ok=True)
-    remove_leftovers(out)  # what killed builds of this output left beside it
-    tmp = temp_name(out)
-    tmp.mkdir()
     started = time.perf_counter()
-    try:
-        tokenizer = load_tokenizer(recipe.tokenizer)
-        template = data_template(recipe, tokenizer)
-        dedup = Deduplicator(exact=recipe.dedup.exact, near=recipe.dedup.near, threshold=recipe.dedup.threshold, num_perm=recipe.dedup.num_perm)
-        stats: dict[str, dict[str, Any]] = {}
-        kept: dict[str, list[Example]] = {}
-        columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"), TimeElapsedColumn()]
-        with open(tmp / "quarantine.jsonl", "w", encoding="utf-8") as quarantine, Progress(*columns, console=console) as progress:
-            for spec in recipe.sources:
-                budget = spec.reasoning_words or recipe.reasoning_words
-                task = progress.add_task(f"{spec.name}", total=spec.n, rate="")
-                reasons: Counter[str] = Counter()
-                read = 0
-                kept[spec.name] = []
-                t0 = time.perf_counter()
-                for item in _read(spec):
-                    read += 1
-                    if isinstance(item, Example):
-                        item = check(item, budget=budget, max_turns=recipe.max_turns) or dedup.check(item) or item
-                    if isinstance(item, Rejected):
-                        reasons[item.reason] += 1
-                        quarantine.write(json.dumps(item.to_row(), ensure_ascii=False) + "\n")
-                    else:
-                        kept[spec.name].append(item)
-                    if read % 256 == 0:
-                        progress.update(task, completed=read, rate=f"{read / (time.perf_counter() - t0):,.0f} rows/s")
-                        os.utime(tmp)  # still in use: a concurrent build leaves temporaries younger than an hour
-                progress.update(task, completed=read, total=read, rate=f"{read / max(time.perf_counter() - t0, 1e-9):,.0f} rows/s")
-                stats[spec.name] = {"type": spec.type, "read": read, "rejected": dict(reasons), "kept": len(kept[spec.name])}
+    # an existing output (only with --overwrite) is replaced, not merged; _check_out runs again right before the
+    # move: something may have appeared there while we built
+    with atomic_output(out, directory=True, check=lambda: _check_out(out, recipe, overwrite)) as tmp:
+        manifest = _build_into(tmp, recipe, out, console, started)
+    _quarantine_beside(out).unlink(missing_ok=True)  # an earlier failed build's rejected rows, now stale
+    return manifest
 
-        chosen = _select(kept, recipe)
-        for name, examples in chosen.items():
-            stats[name]["selected"] = len(examples)
-            if len(examples) < (next(s for s in recipe.sources if s.name == name).count or 0):
-                stats[name]["short"] = True
-        mixture = [ex for examples in chosen.values() for ex in examples]
-        random.Random(recipe.seed).shuffle(mixture)
-        if not mixture:
-            raise BuildError(_nothing_selected(stats, _keep_quarantine(tmp, out)))
-        n_val = round(len(mixture) * recipe.validation)
-        if recipe.validation > 0 and n_val == 0 and len(mixture) > 1:
-            n_val = 1
-        n_val = min(n_val, len(mixture) - 1)  # the train split never ends up empty
-        splits = {"train": mixture[n_val:], "validation": mixture[:n_val]}
 
-        rows = {
-            split: [
-                {
-                    "source": ex.source,
-                    "row_id": ex.row_id,
-                    # JSON text: tool arguments differ in shape between rows, which Arrow columns cannot hold
-                    "messages": json.dumps(ex.messages, ensure_ascii=False),
-                    "tools": json.dumps(ex.tools, ensure_ascii=False),
-                    "metadata": json.dumps(ex.metadata, ensure_ascii=False, default=str),
-                }
-                for ex in examples
-            ]
-            for split, examples in splits.items()
-        }
-        # Explicit features: an empty split has the same columns and types as a full one.
-        text = Features({c: Value("string") for c in CONVERSATION_COLUMNS})
-        _save_splits({s: Dataset.from_dict({c: [row[c] for row in r] for c in CONVERSATION_COLUMNS}, features=text)
-                      for s, r in rows.items()}, tmp / "conversations")
+def _build_into(tmp: Path, recipe: DataRecipe, out: Path, console: Any, started: float) -> dict[str, Any]:
+    """The build's whole output, written into the directory `tmp`; returns the manifest."""
+    from datasets import Dataset, Features, List, Value
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-        tokenized = {
-            split: [
-                (ex, ids, mask)
-                for ex, (ids, mask) in zip(
-                    examples,
-                    tokenize_conversations(tokenizer, ((ex.messages, ex.tools, thinking) for ex, thinking in
-                                                       zip(examples, _thinking_modes(recipe, split, len(examples)))),
-                                           template=template, tool_style=recipe.tool_style),
-                )
-            ]
-            for split, examples in splits.items()
-        }
-        window_features = Features({"input_ids": List(Value("int64")), "assistant_masks": List(Value("int64")),
-                                    "source": Value("string"), "row_id": Value("string")})
-        phases = {}
-        for phase in recipe.phases:
-            phase_stats = {}
-            parts = {}
-            for split, items in tokenized.items():
-                cols: dict[str, list] = {"input_ids": [], "assistant_masks": [], "source": [], "row_id": []}
-                for ex, ids, mask in items:
-                    for w_ids, w_mask in rolling_windows(ids, mask, phase.window, phase.stride):
-                        cols["input_ids"].append(w_ids)
-                        cols["assistant_masks"].append(w_mask)
-                        cols["source"].append(ex.source)
-                        cols["row_id"].append(ex.row_id)
-                lengths = [len(x) for x in cols["input_ids"]]
-                phase_stats[split] = {
-                    "examples": len(items),
-                    "windows": len(lengths),
-                    "tokens": sum(lengths),
-                    "loss_tokens": sum(sum(m) for m in cols["assistant_masks"]),
-                    "mean_length": round(sum(lengths) / len(lengths), 1) if lengths else 0,
-                    "max_length": max(lengths, default=0),
-                    "cut_examples": sum(1 for _, ids, _ in items if len(ids) > phase.window),
-                }
-                parts[split] = Dataset.from_dict(cols, features=window_features)
-            _save_splits(parts, tmp / phase.name)
-            phases[phase.name] = {"window": phase.window, "stride": phase.stride, **phase_stats}
+    tokenizer = load_tokenizer(recipe.tokenizer)
+    template = data_template(recipe, tokenizer)
+    dedup = Deduplicator(exact=recipe.dedup.exact, near=recipe.dedup.near, threshold=recipe.dedup.threshold, num_perm=recipe.dedup.num_perm)
+    stats: dict[str, dict[str, Any]] = {}
+    kept: dict[str, list[Example]] = {}
+    columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"), TimeElapsedColumn()]
+    with open(tmp / "quarantine.jsonl", "w", encoding="utf-8") as quarantine, Progress(*columns, console=console) as progress:
+        for spec in recipe.sources:
+            budget = spec.reasoning_words or recipe.reasoning_words
+            task = progress.add_task(f"{spec.name}", total=spec.n, rate="")
+            reasons: Counter[str] = Counter()
+            read = 0
+            kept[spec.name] = []
+            t0 = time.perf_counter()
+            for item in _read(spec):
+                read += 1
+                if isinstance(item, Example):
+                    item = check(item, budget=budget, max_turns=recipe.max_turns) or dedup.check(item) or item
+                if isinstance(item, Rejected):
+                    reasons[item.reason] += 1
+                    quarantine.write(json.dumps(item.to_row(), ensure_ascii=False) + "\n")
+                else:
+                    kept[spec.name].append(item)
+                if read % 256 == 0:
+                    progress.update(task, completed=read, rate=f"{read / (time.perf_counter() - t0):,.0f} rows/s")
+                    os.utime(tmp)  # still in use: a concurrent build leaves temporaries younger than an hour
+            progress.update(task, completed=read, total=read, rate=f"{read / max(time.perf_counter() - t0, 1e-9):,.0f} rows/s")
+            stats[spec.name] = {"type": spec.type, "read": read, "rejected": dict(reasons), "kept": len(kept[spec.name])}
 
-        prompt_hashes = hashes_of(ex.messages for examples in splits.values() for ex in examples)
-        (tmp / HASH_FILE).write_text("".join(h + "\n" for h in prompt_hashes), encoding="utf-8")
-        manifest = {
-            "recipe": to_dict(recipe),
-            "sources": stats,
-            "splits": {s: len(e) for s, e in splits.items()},
-            "no_think_examples": {s: _thinking_modes(recipe, s, len(e)).count(False) for s, e in splits.items()},
-            "phases": phases,
-            "hashes": {s: _hash_rows(r) for s, r in rows.items()},
-            "prompt_hashes": {"file": HASH_FILE, "count": len(prompt_hashes)},  # what eval decontaminates against
-            "quarantined": sum(sum(s["rejected"].values()) for s in stats.values()),
-            "tokenizer": recipe.tokenizer,
-            # which template rendered the data: a run must train and serve with this same one (train checks it)
-            "chat_template": {"name": recipe.chat_template, "sha256": template_sha256(template)},
-            "versions": _versions(),
-            "code": code_fingerprint(),
-            "seconds": round(time.perf_counter() - started, 1),
-        }
-        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
-        fsync_tree(tmp)
-        _check_out(out, recipe, overwrite)  # again: something may have appeared there while we built
-        replace_path(tmp, out)  # an existing output (only with --overwrite) is replaced, not merged
-        _quarantine_beside(out).unlink(missing_ok=True)  # an earlier failed build's rejected rows, now stale
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    chosen = _select(kept, recipe)
+    for name, examples in chosen.items():
+        stats[name]["selected"] = len(examples)
+        if len(examples) < (next(s for s in recipe.sources if s.name == name).count or 0):
+            stats[name]["short"] = True
+    mixture = [ex for examples in chosen.values() for ex in examples]
+    random.Random(recipe.seed).shuffle(mixture)
+    if not mixture:
+        raise BuildError(_nothing_selected(stats, _keep_quarantine(tmp, out)))
+    n_val = round(len(mixture) * recipe.validation)
+    if recipe.validation > 0 and n_val == 0 and len(mixture) > 1:
+        n_val = 1
+    n_val = min(n_val, len(mixture) - 1)  # the train split never ends up empty
+    splits = {"train": mixture[n_val:], "validation": mixture[:n_val]}
+
+    rows = {
+        split: [
+            {
+                "source": ex.source,
+                "row_id": ex.row_id,
+                # JSON text: tool arguments differ in shape between rows, which Arrow columns cannot hold
+                "messages": json.dumps(ex.messages, ensure_ascii=False),
+                "tools": json.dumps(ex.tools, ensure_ascii=False),
+                "metadata": json.dumps(ex.metadata, ensure_ascii=False, default=str),
+            }
+            for ex in examples
+        ]
+        for split, examples in splits.items()
+    }
+    # Explicit features: an empty split has the same columns and types as a full one.
+    text = Features({c: Value("string") for c in CONVERSATION_COLUMNS})
+    _save_splits({s: Dataset.from_dict({c: [row[c] for row in r] for c in CONVERSATION_COLUMNS}, features=text)
+                  for s, r in rows.items()}, tmp / "conversations")
+
+    tokenized = {
+        split: [
+            (ex, ids, mask)
+            for ex, (ids, mask) in zip(
+                examples,
+                tokenize_conversations(tokenizer, ((ex.messages, ex.tools, thinking) for ex, thinking in
+                                                   zip(examples, _thinking_modes(recipe, split, len(examples)))),
+                                       template=template, tool_style=recipe.tool_style),
+            )
+        ]
+        for split, examples in splits.items()
+    }
+    window_features = Features({"input_ids": List(Value("int64")), "assistant_masks": List(Value("int64")),
+                                "source": Value("string"), "row_id": Value("string")})
+    phases = {}
+    for phase in recipe.phases:
+        phase_stats = {}
+        parts = {}
+        for split, items in tokenized.items():
+            cols: dict[str, list] = {"input_ids": [], "assistant_masks": [], "source": [], "row_id": []}
+            for ex, ids, mask in items:
+                for w_ids, w_mask in rolling_windows(ids, mask, phase.window, phase.stride):
+                    cols["input_ids"].append(w_ids)
+                    cols["assistant_masks"].append(w_mask)
+                    cols["source"].append(ex.source)
+                    cols["row_id"].append(ex.row_id)
+            lengths = [len(x) for x in cols["input_ids"]]
+            phase_stats[split] = {
+                "examples": len(items),
+                "windows": len(lengths),
+                "tokens": sum(lengths),
+                "loss_tokens": sum(sum(m) for m in cols["assistant_masks"]),
+                "mean_length": round(sum(lengths) / len(lengths), 1) if lengths else 0,
+                "max_length": max(lengths, default=0),
+                "cut_examples": sum(1 for _, ids, _ in items if len(ids) > phase.window),
+            }
+            parts[split] = Dataset.from_dict(cols, features=window_features)
+        _save_splits(parts, tmp / phase.name)
+        phases[phase.name] = {"window": phase.window, "stride": phase.stride, **phase_stats}
+
+    prompt_hashes = hashes_of(ex.messages for examples in splits.values() for ex in examples)
+    (tmp / HASH_FILE).write_text("".join(h + "\n" for h in prompt_hashes), encoding="utf-8")
+    manifest = {
+        "recipe": to_dict(recipe),
+        "sources": stats,
+        "splits": {s: len(e) for s, e in splits.items()},
+        "no_think_examples": {s: _thinking_modes(recipe, s, len(e)).count(False) for s, e in splits.items()},
+        "phases": phases,
+        "hashes": {s: _hash_rows(r) for s, r in rows.items()},
+        "prompt_hashes": {"file": HASH_FILE, "count": len(prompt_hashes)},  # what eval decontaminates against
+        "quarantined": sum(sum(s["rejected"].values()) for s in stats.values()),
+        "tokenizer": recipe.tokenizer,
+        # which template rendered the data: a run must train and serve with this same one (train checks it)
+        "chat_template": {"name": recipe.chat_template, "sha256": template_sha256(template)},
+        "versions": _versions(),
+        "code": code_fingerprint(),
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+    (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
     return manifest
 
 

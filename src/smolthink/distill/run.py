@@ -33,7 +33,7 @@ from smolthink.distill.prompts import Prompt, Skipped, prompts
 from smolthink.distill.recipe import DistillError, DistillRecipe, first_difference, identity
 from smolthink.distill.teacher import HTTPTeacher, LocalTeacher, Reply, RequestFailed, with_system
 from smolthink.distill.verify import Verdict, check_reply, content_key, failed, select, verify
-from smolthink.models import write_atomic
+from smolthink.atomic import write_atomic
 
 KEPT, REJECTED, RECIPE, SUMMARY = "distilled.jsonl", "rejected.jsonl", "recipe.json", "summary.json"
 OUTPUTS = (KEPT, REJECTED, RECIPE, SUMMARY, ".lock")

@@ -13,6 +13,7 @@ from typing import Any
 from rich.markup import escape
 from rich.table import Table
 
+from smolthink.atomic import write_atomic
 from smolthink.eval.stats import compare, mean_sd
 
 
@@ -254,7 +255,7 @@ def write_report(results: dict[str, Any], out: Path) -> dict[str, Path]:
     """Write results.json, report.md, report.html and one PNG per suite into `out`."""
     out.mkdir(parents=True, exist_ok=True)
     paths = {"results": out / "results.json", "markdown": out / "report.md", "html": out / "report.html"}
-    paths["results"].write_text(json.dumps(_slim(results), indent=2, ensure_ascii=False), encoding="utf-8")
+    write_atomic(paths["results"], json.dumps(_slim(results), indent=2, ensure_ascii=False))
     charts = {suite: _bar_chart(results, suite, out / f"{suite}.png") for suite in results["model"]["suites"]}
     has_base = results.get("baseline") is not None
     title = f"smolthink eval: {results['model']['ref']}" + (f" vs {results['baseline']['ref']}" if has_base else "")
@@ -288,7 +289,7 @@ def write_report(results: dict[str, Any], out: Path) -> dict[str, Path]:
         if base:
             md += [f"**baseline** ({'correct' if base['correct'] else 'wrong'}):", "", "```", base["raw"].strip(), "```", ""]
         md += [f"**model** ({'correct' if case['correct'] else 'wrong'}):", "", "```", case["raw"].strip(), "```", ""]
-    paths["markdown"].write_text("\n".join(md), encoding="utf-8")
+    write_atomic(paths["markdown"], "\n".join(md))
 
     parts = [f"<!doctype html><meta charset='utf-8'><title>{html.escape(title)}</title>",
              "<style>body{font-family:sans-serif;max-width:1000px;margin:2em auto}table{border-collapse:collapse}"
@@ -311,5 +312,5 @@ def write_report(results: dict[str, Any], out: Path) -> dict[str, Path]:
         if base:
             parts.append(f"<div><b>baseline</b> ({'correct' if base['correct'] else 'wrong'})<pre>{html.escape(base['raw'])}</pre></div>")
         parts.append(f"<div><b>model</b> ({'correct' if case['correct'] else 'wrong'})<pre>{html.escape(case['raw'])}</pre></div></div>")
-    paths["html"].write_text("\n".join(parts), encoding="utf-8")
+    write_atomic(paths["html"], "\n".join(parts))
     return paths

@@ -26,6 +26,7 @@ from typing import Any, Callable
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from smolthink.atomic import copy_atomic
 from smolthink.config import ConfigError, to_dict
 from smolthink.train import dist
 from smolthink.train.config import PhaseConfig, Resolved, load_train_recipe, recipe_dict
@@ -386,20 +387,14 @@ def make_progress(console: Console, disable: bool = False) -> Progress:
 
 def _atomic_dir(final: Path, write: Callable[[Path], None]) -> None:
     """Write a directory next to `final`, then move it into place (a reader never sees half of it)."""
-    from smolthink.models import remove_leftovers, fsync_tree, replace_path, temp_name
+    from smolthink.atomic import atomic_output
 
-    remove_leftovers(final)  # what a run killed while saving left beside it
-    tmp = temp_name(final)
-    try:
+    with atomic_output(final, directory=True) as tmp:
         write(tmp)
-        fsync_tree(tmp)
-        replace_path(tmp, final)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _write_json(path: Path, data: Any) -> None:
-    from smolthink.models import write_atomic
+    from smolthink.atomic import write_atomic
 
     write_atomic(path, json.dumps(data, indent=2, default=str) + "\n")
 
@@ -444,9 +439,7 @@ def install_final(resolved: Resolved, progress: Callable[[str], None]) -> None:
     for old in ("config.json", "adapter_config.json"):  # a previous final model of another method
         (resolved.out / old).unlink(missing_ok=True)
     for f in files:
-        tmp = resolved.out / f".{f.name}.tmp"
-        shutil.copyfile(f, tmp)
-        os.replace(tmp, resolved.out / f.name)
+        copy_atomic(f, resolved.out / f.name)
     if source.name == ".merged":
         shutil.rmtree(source)
 
@@ -514,13 +507,15 @@ def train(recipe_path: str | Path, *, out: str | Path | None = None, overrides: 
     check_phases(resolved, data)
     check_data(resolved, data)
     config = recipe_dict(resolved)
-    config["data_dir"] = str(data.folder)
+    config["data_dir"] = str(data.folder.resolve())  # absolute: eval finds the training prompts from anywhere
     if dist.world_size() > 1:
         # the global batch is per_device_train_batch_size x processes x gradient_accumulation_steps: a resume with
         # another number of processes would train another recipe, and is refused like one
         config["processes"] = dist.world_size()
     if resume and saved.is_file():
         before = json.loads(saved.read_text(encoding="utf-8"))
+        if isinstance(before.get("data_dir"), str):  # runs saved before data_dir was absolute
+            before["data_dir"] = str(Path(before["data_dir"]).resolve())
         changed = _changed_keys(before, json.loads(json.dumps(config, default=str)))
         if changed:
             raise ConfigError(f"--resume with a different recipe than {saved} ({', '.join(changed[:5])} changed); "

@@ -37,7 +37,7 @@ from transformers import TrainerCallback
 from trl import SFTTrainer
 
 from smolthink.errors import UserError
-from smolthink.models import write_atomic
+from smolthink.atomic import write_atomic
 from smolthink.train import dist
 
 MASTER_FILE = "master_weights.pt"
