@@ -11,11 +11,6 @@
 from __future__ import annotations
 
 import json
-import socket
-import threading
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -24,6 +19,7 @@ import yaml
 from typer.testing import CliRunner
 
 from smolthink.cli import app
+from test_serve import serving
 
 COEF = 0.05  # the tiny model's router_aux_loss_coef: large enough that its share of the loss is plain to see
 runner = CliRunner()
@@ -146,28 +142,6 @@ def test_eval_one_suite(tmp_path, moe_run):
     model = json.loads((tmp_path / "eval" / "results.json").read_text())["model"]
     assert model["backend"] == "transformers" and list(model["suites"]) == ["compliance"]
     assert model["suites"]["compliance"]["overall"]["n"] > 0 and model["generated_tokens"] > 0
-
-
-@contextmanager
-def serving(app) -> Iterator[str]:
-    """Run the ASGI `app` on a free 127.0.0.1 port in a thread; yields its base URL."""
-    import uvicorn
-
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.time() + 10
-    while not server.started:
-        assert time.time() < deadline, "server did not start"
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
 
 
 def test_serve_one_request(moe_run):

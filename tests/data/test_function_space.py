@@ -13,6 +13,7 @@ from smolthink.data.example import SourceError
 from smolthink.data.sources import function_space as fs
 from smolthink.formats import validate_conversation
 from smolthink.tools import validate_arguments
+from test_synthetic import _leaves  # every scalar of a nested value
 
 N = 2000
 
@@ -29,17 +30,6 @@ def train():
 @pytest.fixture(scope="module")
 def heldout():
     return _items("heldout")
-
-
-def _leaves(value):
-    if isinstance(value, dict):
-        for v in value.values():
-            yield from _leaves(v)
-    elif isinstance(value, list):
-        for v in value:
-            yield from _leaves(v)
-    else:
-        yield value
 
 
 def test_deterministic_and_item_i_alone():
