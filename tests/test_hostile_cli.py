@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
@@ -180,12 +180,14 @@ _SCALARS = st.one_of(st.none(), st.booleans(), st.integers(-10**12, 10**12), st.
                      st.text(max_size=12), st.sampled_from(["local", "hf", "synthetic-tools", "full", "lora", "-3"]))
 _VALUES = st.recursive(_SCALARS, lambda inner: st.lists(inner, max_size=3)
                        | st.dictionaries(st.sampled_from(_KEYS) | st.text(max_size=6), inner, max_size=4), max_leaves=12)
-_FUZZ = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+_FUZZ = settings(max_examples=int(os.environ.get("SMOLTHINK_FUZZ_EXAMPLES", "40")), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
 @_FUZZ
 @given(document=st.one_of(st.dictionaries(st.sampled_from(_KEYS), _VALUES, max_size=8), _VALUES,
                           st.binary(max_size=64).map(lambda b: b.decode("latin-1"))))
+@example(document={"sources": True})  # found by CI: a list key holding a scalar reached a `for` loop
+@example(document={"sources": [{"path": 3}], "phases": "x", "data": ["a"]})
 @pytest.mark.parametrize("command", ["data", "train"])
 def test_fuzzed_recipes_fail_cleanly_and_touch_nothing_outside_out(tmp_path, command, document):
     work = tmp_path / "work"

@@ -107,7 +107,8 @@ class DataRecipe:
 
 def load_recipe(path: str | Path, overrides: list[str] | None = None) -> DataRecipe:
     data = apply_overrides(read_yaml(path), overrides or [], str(path))
-    for source in (data.get("sources") or []) if isinstance(data, dict) else []:
+    sources = data.get("sources") if isinstance(data, dict) else None
+    for source in sources if isinstance(sources, list) else []:  # a wrong shape is reported by load_recipe_data
         if isinstance(source, dict) and "path" in source:
             source["path"] = beside_recipe(source["path"], path)  # local files and distill folders
     return load_recipe_data(DataRecipe, data, path)
