@@ -117,3 +117,31 @@ def test_name_pools_are_disjoint():
         assert extra["tool"] == "local_search"
         headings = [text.splitlines()[0].lstrip("# ") for text in extra["corpus"].values()]
         assert not {h.split()[0] for h in headings} & train_words
+
+
+def test_unoffered_items_check_the_list_and_call_nothing():
+    local = sd.search_tool_schema()["function"]["name"]
+    for i in range(60):
+        messages, tools, extra = sd.make_unoffered_item(random.Random(f"13:{i}"))
+        assert validate_conversation(messages, tools) == []
+        assert [m["role"] for m in messages] == ["user", "assistant"] and "tool_calls" not in messages[1]
+        names = [t["function"]["name"] for t in tools]
+        assert 1 <= len(names) <= 4 and not {local, "web_search"} & set(names)
+        for name in names:  # every offered tool gets its verdict, and none fits
+            assert f"{name} can " in messages[1]["reasoning"]
+        assert "that fits" not in messages[1]["reasoning"]
+        answer = messages[1]["content"]
+        assert extra["entity"] in answer and not contains_fact(answer, extra["fact"])
+        assert not re.search(r"\d", answer)
+    a = sd.make_unoffered_item(random.Random("13:5"))
+    assert a == sd.make_unoffered_item(random.Random("13:5"))
+
+
+def test_search_reasoning_names_the_offered_tools(items):
+    for messages, tools, extra in items:
+        reasoning = messages[1]["reasoning"]
+        for t in tools:
+            name = t["function"]["name"]
+            assert f"{name} can " in reasoning
+        assert f"{extra['tool']} can " in reasoning and ": that fits." in reasoning
+        assert reasoning.index(": that fits.") < reasoning.index("So I'll call")

@@ -12,7 +12,9 @@ passages, same escaping), so training matches inference; then the assistant answ
 fact and the file. In a share of items (UNANSWERABLE_SHARE) the corpus does not hold the asked fact (the entity's
 document leaves it out, or the entity has no document): the assistant says the documents do not say, and invents
 nothing. In WEB_SHARE of the items `web_search` is offered instead (its real schema) and the results are fake hits
-in `web_search.format_results`'s format.
+in `web_search.format_results`'s format. Before the call the reasoning goes through the offered tools, each with
+its description's words and a verdict, as the catalog kinds do. `make_unoffered_item` asks the same kind of
+question with no search tool on offer: the assistant says it cannot look the fact up (the kind `no_search_tool`).
 
 Entity and person names come from word pools split in two (`NAME_POOLS`): "train" for training data, "eval" for
 smolthink.eval.search_qa, so the eval asks about names no training document used.
@@ -479,9 +481,8 @@ def _build(rng: random.Random, *, pool: str, web: bool) -> tuple[list[dict], lis
     else:
         raise RuntimeError(f"search-docs: no consistent corpus in {MAX_TRIES} tries")
     rng.shuffle(offered)
-    where = "the user's local documents" if not web else "the web"
     reasoning = (f"The user asks for the {attribute} of {target.name}, {target.type.about}. "
-                 f"That is a specific fact I don't know; {where} may hold it, so I'll search with the key words.")
+                 f"That is a specific fact I don't know. {_verdicts(offered, name)}")
     after_reasoning, answer = _answer(rng, corpus, results, name)
     messages = [{"role": "user", "content": question},
                 _call(name, args, schema, reasoning),
@@ -490,6 +491,53 @@ def _build(rng: random.Random, *, pool: str, web: bool) -> tuple[list[dict], lis
     extra = {"answerable": answerable, "fact": value, "attribute": attribute, "entity": target.name,
              "entity_type": target.type.key, "tool": name, "query": query, "question": question,
              "corpus": corpus.files}
+    return messages, offered, extra
+
+
+def _described(schema: dict[str, Any]) -> str:
+    """A tool's description's first sentence as the reasoning words it: "search the web with DuckDuckGo …"."""
+    first = schema["function"]["description"].split("\n")[0].split(". ")[0].removesuffix(".")
+    first = re.sub(r" \([^)]*\)", "", first)  # "local documents (private notes and files …)": the gist only
+    return first[0].lower() + first[1:]
+
+
+def _verdicts(offered: list[dict[str, Any]], fitting: str | None) -> str:
+    """Each offered tool, in the order offered, with its description's words and whether it fits (the catalog
+    kinds reason the same way): the call, or the refusal, follows from what the tools list says."""
+    return " ".join(f"{t['function']['name']} can {_described(t)}: "
+                    f"{'that fits' if t['function']['name'] == fitting else 'that does not fit'}." for t in offered)
+
+
+_NO_TOOL_ANSWERS = ("I don't know the {a} of {e}, and none of the tools I have can look it up.",
+                    "I can't look up the {a} of {e}: I have no search tool here, and I don't know it myself.",
+                    "Sorry, I don't know the {a} of {e}, and I have no way to search for it with these tools.")
+
+
+def make_unoffered_item(rng: random.Random, *, pool: str = "train") -> tuple[list[dict], list[dict], dict]:
+    """The same kind of question when no search tool is offered (1–3 generated functions, sometimes the
+    calculator): the assistant checks the tools list, finds no search tool and says it cannot look the fact up,
+    with no call and no invented value. It teaches that local_search is called only when it is on offer."""
+    from smolthink.data.sources import function_space
+
+    corpus = _corpus(rng, pool, True)
+    target, attribute = corpus.target, corpus.attribute
+    question = rng.choice(_LOCAL_HINTS) + rng.choice(_QUESTIONS).format(attribute=attribute, name=target.name)
+    offered = []
+    for _ in range(rng.randint(1, 3)):
+        dom = rng.choice(function_space.domains("train"))
+        fn = function_space.make_function(rng, dom, rng.choice(dom.entities), rng.choice(function_space.ACTIONS))
+        if fn.name not in {t["function"]["name"] for t in offered}:
+            offered.append(fn.schema)
+    if rng.random() < CALCULATOR_SHARE:
+        offered.append(tool(calculator).schema)
+    rng.shuffle(offered)
+    reasoning = (f"The user asks for the {attribute} of {target.name}, {target.type.about}. "
+                 f"That is a specific fact I don't know. {_verdicts(offered, None)} No tool searches documents or "
+                 "the web, so I can't look it up, and I won't guess a value.")
+    answer = rng.choice(_NO_TOOL_ANSWERS).format(a=attribute, e=target.name)
+    messages = [{"role": "user", "content": question}, {"role": "assistant", "content": answer, "reasoning": reasoning}]
+    extra = {"answerable": False, "fact": target.facts[attribute], "attribute": attribute, "entity": target.name,
+             "entity_type": target.type.key, "tool": None, "question": question}
     return messages, offered, extra
 
 

@@ -22,6 +22,7 @@ hand; their bodies return deterministic fake data) and the conversations built o
                         1–5 functions on offer of which none, one or several fit; `function_space`)
     search              a question about generated documents: call local_search (or web_search), answer from the
                         passages it returns, or say they do not hold the answer (`search_docs`)
+    no_search_tool      the same kind of question with no search tool offered: say it cannot be looked up, no call
 
 An unset `kinds` means SUPPORTED_KINDS: every kind but the EXPERIMENTAL_KINDS (math, lookup: measured, not shipped).
 
@@ -51,7 +52,7 @@ from smolthink.tools import Tool, tool, validate_arguments
 from smolthink.tools.calculator import calculator
 
 KINDS = ("single", "parallel", "multiple", "multi_step", "irrelevance", "answer_from_result", "math", "formula",
-         "lookup", "generated", "search")
+         "lookup", "generated", "search", "no_search_tool")
 # Measured and not shipped (docs/experiments.md, runs D and H): only where a recipe names them.
 EXPERIMENTAL_KINDS = ("math", "lookup")
 SUPPORTED_KINDS = tuple(k for k in KINDS if k not in EXPERIMENTAL_KINDS)  # what an unset `kinds` means
@@ -1360,6 +1361,7 @@ _BUILDERS: dict[str, Callable[[random.Random], tuple[list, list[str] | list[dict
     "lookup": _lookup,
     "generated": lambda rng: function_space.make_item(rng),  # the procedurally varied function space
     "search": search_docs.make_item,  # local_search / web_search over generated documents, answered from passages
+    "no_search_tool": search_docs.make_unoffered_item,  # the same questions, no search tool offered: no call
 }
 
 
