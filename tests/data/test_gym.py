@@ -124,3 +124,38 @@ def test_worked_solution_steps_follow_the_numbers():
 def test_solutions_for_a_task_without_a_solver_are_refused():
     with pytest.raises(SourceError, match=r"no worked solutions for task 'n_queens'.*chain_sum"):
         list(gym.generate(2, seed=0, tasks=["n_queens"], solutions=True))
+
+
+_PRINT_QUESTIONS = """
+import json, sys
+from smolthink.data.sources import gym
+from smolthink.eval import reasoning
+tasks = sorted(set(gym.EASY_TASKS) | set(reasoning.DEFAULT_GYM_TASKS))
+print(json.dumps({t: [e.messages[0]["content"] for e in gym.generate(3, seed=77, tasks=[t],
+                  configs={t: reasoning.TASK_CONFIGS[t]} if t in reasoning.TASK_CONFIGS else None)] for t in tasks}))
+"""
+
+
+def test_questions_are_the_same_in_every_process():
+    """Python's string hashing differs per process; a task that iterates over sets of strings (HASH_ORDER_TASKS) is
+    generated under PYTHONHASHSEED=0, so eval cases compare across runs. Two other hash seeds must agree on every
+    task the data and the eval use, and without the fix the listed tasks would not."""
+    import os
+    import subprocess
+    import sys
+
+    def questions(hash_seed: str) -> dict:
+        env = {**os.environ, "PYTHONHASHSEED": hash_seed}
+        done = subprocess.run([sys.executable, "-c", _PRINT_QUESTIONS], env=env, capture_output=True, text=True,
+                              check=True)
+        return json.loads(done.stdout)
+
+    a, b = questions("1"), questions("2")
+    assert set(gym.HASH_ORDER_TASKS) <= set(a)
+    assert a == b
+    raw = {h: subprocess.run([sys.executable, "-c", "import json, sys; from smolthink.data.sources import gym; "
+                              "ds = gym._create('ransom_note', {}, seed=5, size=3); "
+                              "print(json.dumps([ds[j]['question'] for j in range(3)]))"],
+                             env={**os.environ, "PYTHONHASHSEED": h}, capture_output=True, text=True, check=True).stdout
+           for h in ("1", "2")}
+    assert raw["1"] != raw["2"]  # reasoning-gym itself does depend on the hash seed: the child process is needed

@@ -8,6 +8,11 @@ reasoning-gym entry, JSON-safe). `score` re-creates the task's dataset object (c
 Seeding: reasoning-gym datasets build entry j from `Random(dataset_seed + j)`, so two consecutive seeds would share
 almost all their items. Each (seed, task) therefore gets its own dataset seed, hashed from both, and the held-out
 seeds of the eval never meet the training seeds' items.
+
+Reproducibility: a few tasks (HASH_ORDER_TASKS) build their questions by iterating over sets of strings, so their
+items change with Python's per-process string hashing. Their entries are made in a child interpreter with
+PYTHONHASHSEED=0 (in-process when this one already runs with it), so a (seed, task) gives the same questions in
+every process.
 """
 
 from __future__ import annotations
@@ -15,6 +20,9 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -60,6 +68,32 @@ def _create(task: str, config: dict[str, Any], *, seed: int, size: int) -> Any:
         raise SourceError(f"reasoning-gym: task {task!r} rejects config {config!r}: {e}") from None
 
 
+HASH_ORDER_TASKS = frozenset({"isomorphic_strings", "ransom_note"})  # found by generating under two hash seeds
+
+_CHILD = """
+import json, sys
+from smolthink.data.sources import gym
+task, config, seed, size = json.loads(sys.stdin.read())
+ds = gym._create(task, config, seed=seed, size=size)
+print(json.dumps([gym._json_safe(ds[j]) for j in range(size)]))
+"""
+
+
+def _entries(task: str, config: dict[str, Any], *, seed: int, size: int) -> list[dict[str, Any]]:
+    """The first `size` entries of a task's dataset, JSON-safe; the same in every process (HASH_ORDER_TASKS are made
+    under PYTHONHASHSEED=0)."""
+    if task not in HASH_ORDER_TASKS or sys.flags.hash_randomization == 0:
+        ds = _create(task, config, seed=seed, size=size)
+        return [_json_safe(ds[j]) for j in range(size)]
+    env = {**os.environ, "PYTHONHASHSEED": "0"}
+    done = subprocess.run([sys.executable, "-c", _CHILD], input=json.dumps([task, config, seed, size]), env=env,
+                          capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SourceError(f"reasoning-gym: task {task!r} failed in its PYTHONHASHSEED=0 process: "
+                          f"{done.stderr.strip().splitlines()[-1] if done.stderr.strip() else done.returncode}")
+    return json.loads(done.stdout)
+
+
 def _json_safe(value: Any) -> Any:
     """Tuples become lists and odd objects strings, as they would after a round trip through the dataset on disk."""
     return json.loads(json.dumps(value, ensure_ascii=False, default=str))
@@ -101,10 +135,10 @@ def generate(
     datasets, used = {}, {}
     for task in dict.fromkeys(chosen):
         used[task] = _json_safe({**EASY_TASKS.get(task, {}), **configs.get(task, {})})
-        datasets[task] = _create(task, used[task], seed=_task_seed(seed, task), size=max(1, per_task))
+        datasets[task] = _entries(task, used[task], seed=_task_seed(seed, task), size=max(1, per_task))
     for i in range(n):
         task = chosen[i % len(chosen)]
-        entry = _json_safe(datasets[task][i // len(chosen)])
+        entry = datasets[task][i // len(chosen)]
         question = f"{entry['question'].rstrip()}\n\n{FINAL_ANSWER_INSTRUCTION}"
         metadata = {"task": task, "answer": entry["answer"], "entry": entry, "config": used[task], "seed": seed,
                     "index": i}
