@@ -250,13 +250,15 @@ def test_shipped_default_recipe_builds_end_to_end(tmp_path):
     )
     assert result.exit_code == 0, result.output
     manifest = load_manifest(out)
-    assert set(manifest["sources"]) == {"synthetic-reasoning", "gym-solutions", "synthetic-tools"}
+    assert set(manifest["sources"]) == {"synthetic-reasoning", "gym-solutions", "synthetic-tools", "plain-chat"}
     assert all(s["read"] == 60 for s in manifest["sources"].values())
     assert sum(manifest["splits"].values()) == 80
     rows = load_conversations(out, "train")
     assert any(m.get("tool_calls") for r in rows for m in r["messages"]) and any(r["tools"] for r in rows)
-    assert any(r["source"] == "gym-solutions" for r in rows)
-    assert all(m.get("reasoning") for r in rows for m in r["messages"] if m["role"] == "assistant")
+    assert {"gym-solutions", "plain-chat"} <= {r["source"] for r in rows}
+    assert all(m.get("reasoning") for r in rows for m in r["messages"] if m["role"] == "assistant"
+               and r["source"] != "plain-chat")  # plain chat: the base model's answers, no reasoning, no tools
+    assert all(not r["tools"] for r in rows if r["source"] == "plain-chat")
 
 
 def test_no_think_fraction_renders_a_seeded_share_without_reasoning(tmp_path):
@@ -274,3 +276,17 @@ def test_no_think_fraction_renders_a_seeded_share_without_reasoning(tmp_path):
     assert len(empty_think) >= n - 2  # examples without reasoning render the same either way
     with pytest.raises(Exception, match="no_think_fraction"):
         small_recipe(src, no_think_fraction=1.5)
+
+
+def test_a_conversation_without_reasoning_always_renders_in_no_think_mode(tmp_path, smollm2_tokenizer):
+    """Plain chat with no reasoning would otherwise train an empty think block as the answer to "<think>"."""
+    from datasets import load_from_disk
+
+    rows = [{"messages": [{"role": "user", "content": f"Describe animal number {i} in a sentence."},
+                          {"role": "assistant", "content": f"Animal {i} is a friendly creature with soft fur."}]}
+            for i in range(12)]
+    src = write_jsonl(tmp_path / "plain.jsonl", rows)
+    manifest = build(small_recipe(src, validation=0.0), tmp_path / "a")
+    assert manifest["no_think_examples"]["train"] == manifest["splits"]["train"] == 12
+    for ids in load_from_disk(str(tmp_path / "a" / "p2"))["train"]["input_ids"]:
+        assert "<|im_start|>assistant\n<think>\n\n</think>\n\nAnimal" in smollm2_tokenizer.decode(ids)

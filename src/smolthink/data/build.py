@@ -151,12 +151,20 @@ def _select(kept: dict[str, list[Example]], recipe: DataRecipe) -> dict[str, lis
     return chosen
 
 
-def _thinking_modes(recipe: DataRecipe, split: str, n: int) -> list[bool]:
-    """Per example: render with thinking (True) or in no-think mode; a seeded `no_think_fraction` of them in no-think."""
+def _thinking_modes(recipe: DataRecipe, split: str, examples: list[Example]) -> list[bool]:
+    """Per example: render with thinking (True) or in no-think mode; a seeded `no_think_fraction` of them in no-think.
+    A conversation with no reasoning in any assistant turn (plain chat, a teacher answering without thinking) always
+    renders in no-think mode: in think mode it would train an empty think block as the answer to "<think>"."""
     if not recipe.enable_thinking:
-        return [False] * n
+        return [False] * len(examples)
     rng = random.Random(f"{recipe.seed}:no_think:{split}")
-    return [rng.random() >= recipe.no_think_fraction for _ in range(n)]
+    draws = [rng.random() >= recipe.no_think_fraction for _ in examples]  # drawn for every example: stable modes
+    return [draw and _has_reasoning(ex) for draw, ex in zip(draws, examples)]
+
+
+def _has_reasoning(example: Example) -> bool:
+    return any(m.get("role") == "assistant" and (m.get("reasoning") or m.get("reasoning_content"))
+               for m in example.messages)
 
 
 def _hash_rows(rows: list[dict[str, Any]]) -> str:
@@ -259,7 +267,7 @@ def _build_into(tmp: Path, recipe: DataRecipe, out: Path, console: Any, started:
             for ex, (ids, mask) in zip(
                 examples,
                 tokenize_conversations(tokenizer, ((ex.messages, ex.tools, thinking) for ex, thinking in
-                                                   zip(examples, _thinking_modes(recipe, split, len(examples)))),
+                                                   zip(examples, _thinking_modes(recipe, split, examples))),
                                        template=template, tool_style=recipe.tool_style),
             )
         ]
@@ -299,7 +307,7 @@ def _build_into(tmp: Path, recipe: DataRecipe, out: Path, console: Any, started:
         "recipe": to_dict(recipe),
         "sources": stats,
         "splits": {s: len(e) for s, e in splits.items()},
-        "no_think_examples": {s: _thinking_modes(recipe, s, len(e)).count(False) for s, e in splits.items()},
+        "no_think_examples": {s: _thinking_modes(recipe, s, e).count(False) for s, e in splits.items()},
         "phases": phases,
         "hashes": {s: _hash_rows(r) for s, r in rows.items()},
         "prompt_hashes": {"file": HASH_FILE, "count": len(prompt_hashes)},  # what eval decontaminates against
