@@ -409,30 +409,29 @@ def test_unknown_format_and_quantization_list_the_valid_ones(tmp_path, probe_dir
 
 
 @pytest.fixture(scope="module")
-def qwen_dir(tmp_path_factory, tiny_model_dir):
-    """A tiny random Qwen3 model (an architecture the GGUF converter does not support) with SmolLM2's tokenizer."""
-    from transformers import AutoTokenizer, Qwen3Config, Qwen3ForCausalLM
+def gpt2_dir(tmp_path_factory, tiny_model_dir):
+    """A tiny random GPT-2 model (an architecture the GGUF converter does not support) with SmolLM2's tokenizer."""
+    from transformers import AutoTokenizer, GPT2Config, GPT2LMHeadModel
 
-    config = Qwen3Config(vocab_size=49152, hidden_size=32, intermediate_size=64, num_hidden_layers=1,
-                         num_attention_heads=2, num_key_value_heads=1, head_dim=16, tie_word_embeddings=True)
+    config = GPT2Config(vocab_size=49152, n_embd=32, n_layer=1, n_head=2, n_positions=256)
     torch.manual_seed(0)
-    out = tmp_path_factory.mktemp("tiny-qwen3")
-    Qwen3ForCausalLM(config).save_pretrained(out)
+    out = tmp_path_factory.mktemp("tiny-gpt2")
+    GPT2LMHeadModel(config).save_pretrained(out)
     AutoTokenizer.from_pretrained(tiny_model_dir).save_pretrained(out)
     return out
 
 
-def test_gguf_of_another_architecture_is_refused_but_hf_works(tmp_path, qwen_dir):
-    with pytest.raises(ExportError, match="'qwen3'.*only llama.*--format hf"):
-        export_model(str(qwen_dir), "gguf", "f16", tmp_path / "qwen.gguf")
+def test_gguf_of_another_architecture_is_refused_but_hf_works(tmp_path, gpt2_dir):
+    with pytest.raises(ExportError, match="'gpt2'.*supports only llama, qwen3.*--format hf"):
+        export_model(str(gpt2_dir), "gguf", "f16", tmp_path / "gpt2.gguf")
     assert list(tmp_path.iterdir()) == []  # nothing half-written
 
-    out = export_model(str(qwen_dir), "hf", None, tmp_path / "qwen-hf")
+    out = export_model(str(gpt2_dir), "hf", None, tmp_path / "gpt2-hf")
     model, _ = load(out)
-    assert model.config.model_type == "qwen3"
+    assert model.config.model_type == "gpt2"
 
 
-def test_cli_exports_and_reports_errors_in_one_line(tmp_path, probe_dir, qwen_dir):
+def test_cli_exports_and_reports_errors_in_one_line(tmp_path, probe_dir, gpt2_dir):
     def invoke(*args):
         return runner.invoke(app, ["export", *map(str, args)], catch_exceptions=False)
 
@@ -449,8 +448,8 @@ def test_cli_exports_and_reports_errors_in_one_line(tmp_path, probe_dir, qwen_di
     result = invoke(probe_dir, "--quant", "q3", "--out", tmp_path / "x.gguf")
     assert result.exit_code == 2 and "q3" in result.output and "f16, q8_0" in result.output
 
-    result = invoke(qwen_dir, "--format", "gguf", "--out", tmp_path / "qwen.gguf")
-    assert result.exit_code == 2 and "qwen3" in result.output and "llama" in result.output
+    result = invoke(gpt2_dir, "--format", "gguf", "--out", tmp_path / "gpt2.gguf")
+    assert result.exit_code == 2 and "gpt2" in result.output and "--format hf" in result.output.replace("\n", "")
 
 
 # ----------------------------------------------------------------------------------------------- real model

@@ -3,11 +3,11 @@
 This module owns `smolthink export`:
 
 * loading any model reference (`smolthink.models.resolve_model`) in fp32 and merging a LoRA adapter into its base;
-* the transformers → GGUF conversion for the Llama architecture (the SmolLM2 family that smolthink trains),
-  following llama.cpp's `convert_hf_to_gguf.py` and written with the `gguf` package: hyper-parameters, tensor
-  names, the q/k rotary permutation, the GPT-2 BPE tokenizer metadata, and the chat template without the
-  transformers-only `{% generation %}` markers; weights as f16 or q8_0 (norms stay f32), or q5_k_m / q4_k_m /
-  q4_0 by llama.cpp's own quantizer from an f16 intermediate;
+* the transformers → GGUF conversion for the architectures in `GGUF_ARCHITECTURES` (Llama: the SmolLM2 family
+  that smolthink trains; Qwen3 dense), following llama.cpp's `convert_hf_to_gguf.py` and written with the `gguf`
+  package: hyper-parameters, tensor names, the q/k rotary permutation (Llama only), the GPT-2 BPE tokenizer
+  metadata, and the chat template without the transformers-only `{% generation %}` markers; weights as f16 or
+  q8_0 (norms stay f32), or q5_k_m / q4_k_m / q4_0 by llama.cpp's own quantizer from an f16 intermediate;
 * an Ollama Modelfile beside each GGUF (`NAME.gguf` → `NAME.Modelfile`): FROM, a TEMPLATE in Ollama's Go template
   syntax that renders smolthink's chat format (checked against the jinja template by tests/test_modelfile.py),
   stop tokens and smolthink's decoding defaults;
@@ -75,6 +75,13 @@ OLLAMA_TEMPLATE = (
 )
 # Decoding defaults a Modelfile carries: smolthink's own (greedy), stop at the end of a turn.
 OLLAMA_STOPS = ("<|im_end|>", "<|im_start|>", "<|endoftext|>")
+
+# transformers model_type → (llama.cpp architecture, as a gguf.MODEL_ARCH member; whether q/k rows are permuted),
+# as convert_hf_to_gguf.py's LlamaModel and Qwen3Model write them. Both write the same hyper-parameter keys, and
+# the gguf package's tensor map of the architecture names the tensors (Qwen3's per-head q_norm / k_norm become
+# attn_q_norm / attn_k_norm). transformers rotates q/k with rotate_half (dimension i with i + d/2): so does
+# llama.cpp's qwen3 ("NEOX" rope), while its llama pairs neighbours (2i, 2i+1), hence the permutation.
+GGUF_ARCHITECTURES = {"llama": ("LLAMA", True), "qwen3": ("QWEN3", False)}
 
 # Written into every hf export: `--force` replaces a directory only when it carries this file (ours to replace).
 EXPORT_MARKER = ".smolthink-export.json"
@@ -317,11 +324,15 @@ def _load_merged(ref: str, progress: Progress, trust_remote_code: bool = False) 
 
 def _check_gguf_support(ref: str, config: Any) -> None:
     """Refuse what this converter would write wrongly, before writing anything."""
-    if config.model_type != "llama":
+    if config.model_type not in GGUF_ARCHITECTURES:
         raise ExportError(
-            f"{ref!r} has the {config.model_type!r} architecture; GGUF export supports only llama "
-            "(the SmolLM2 family). Export it with --format hf instead (any architecture)."
+            f"{ref!r} has the {config.model_type!r} architecture; GGUF export supports only "
+            f"{', '.join(GGUF_ARCHITECTURES)}. Export it with --format hf instead (any architecture)."
         )
+    if any(kind != "full_attention" for kind in getattr(config, "layer_types", None) or ()):
+        # Qwen3's use_sliding_window: llama.cpp's qwen3 attends to the whole context, so it would compute otherwise.
+        raise ExportError(f"{ref!r} has sliding-window attention layers; GGUF export supports only full attention. "
+                          "Export it with --format hf instead.")
     rope = getattr(config, "rope_parameters", None) or {}
     if rope.get("rope_type", "default") != "default":
         # llama3/yarn/linear scaling need extra GGUF keys or tensors that this converter does not write.
@@ -336,7 +347,8 @@ def _write_gguf(model: Any, tokenizer: Any, template: str, path: Path, quant: st
     import gguf
 
     config = model.config
-    writer = gguf.GGUFWriter(path, gguf.MODEL_ARCH_NAMES[gguf.MODEL_ARCH.LLAMA])
+    arch = gguf.MODEL_ARCH[GGUF_ARCHITECTURES[config.model_type][0]]
+    writer = gguf.GGUFWriter(path, gguf.MODEL_ARCH_NAMES[arch])
     writer.add_name(name)
     file_type = {"f16": gguf.LlamaFileType.MOSTLY_F16, "q8_0": gguf.LlamaFileType.MOSTLY_Q8_0}[quant]
     writer.add_file_type(file_type)
@@ -436,19 +448,20 @@ def _gguf_tensors(model: Any) -> Iterator[tuple[str, Any]]:
     import numpy as np
 
     config = model.config
-    names = gguf.get_tensor_name_map(gguf.MODEL_ARCH.LLAMA, config.num_hidden_layers)
+    arch, permute = GGUF_ARCHITECTURES[config.model_type]
+    names = gguf.get_tensor_name_map(gguf.MODEL_ARCH[arch], config.num_hidden_layers)
     for hf_name, tensor in model.state_dict().items():
         if hf_name == "lm_head.weight" and config.tie_word_embeddings:
             continue  # tied: the same matrix as token_embd; llama.cpp uses token_embd when output.weight is absent
         gguf_name = names.get_name(hf_name, try_suffixes=(".weight", ".bias"))
         if gguf_name is None:
-            raise ExportError(f"no GGUF name for the tensor {hf_name!r}: this Llama variant is not supported")
+            raise ExportError(f"no GGUF name for the tensor {hf_name!r}: this {config.model_type} variant is not "
+                              "supported; export it with --format hf instead")
         values = tensor.detach().to("cpu").float().numpy()
-        # transformers rotates q/k with rotate_half (pairs dimension i with i + d/2); llama.cpp's llama rope
-        # pairs neighbouring dimensions (2i, 2i+1). Reorder each head's rows so the same pairs rotate together.
-        if hf_name.endswith(("self_attn.q_proj.weight", "self_attn.q_proj.bias")):
+        # Llama: reorder each head's q/k rows so that llama.cpp rotates the same pairs (see GGUF_ARCHITECTURES).
+        if permute and hf_name.endswith(("self_attn.q_proj.weight", "self_attn.q_proj.bias")):
             values = _permute_for_rope(values, config.num_attention_heads)
-        elif hf_name.endswith(("self_attn.k_proj.weight", "self_attn.k_proj.bias")):
+        elif permute and hf_name.endswith(("self_attn.k_proj.weight", "self_attn.k_proj.bias")):
             values = _permute_for_rope(values, config.num_key_value_heads)
         yield gguf_name, np.ascontiguousarray(values)
 
