@@ -136,12 +136,3 @@ def test_unoffered_items_check_the_list_and_call_nothing():
     a = sd.make_unoffered_item(random.Random("13:5"))
     assert a == sd.make_unoffered_item(random.Random("13:5"))
 
-
-def test_search_reasoning_names_the_offered_tools(items):
-    for messages, tools, extra in items:
-        reasoning = messages[1]["reasoning"]
-        for t in tools:
-            name = t["function"]["name"]
-            assert f"{name} can " in reasoning
-        assert f"{extra['tool']} can " in reasoning and ": that fits." in reasoning
-        assert reasoning.index(": that fits.") < reasoning.index("So I'll call")

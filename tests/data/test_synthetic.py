@@ -323,7 +323,7 @@ CATALOG_KINDS = [k for k in st.KINDS if k not in ("generated", "search")]
 
 
 def test_unset_kinds_mean_the_supported_set():
-    assert set(st.SUPPORTED_KINDS) == set(st.KINDS) - {"math", "lookup"}
+    assert set(st.SUPPORTED_KINDS) == set(st.KINDS) - {"math", "lookup", "no_search_tool"}
     kinds = [ex.metadata["kind"] for ex in st.generate(3 * len(st.SUPPORTED_KINDS), seed=1)]
     assert set(kinds) == set(st.SUPPORTED_KINDS)
     assert {ex.metadata["kind"] for ex in st.generate(4, seed=1, kinds=["lookup", "math"])} == {"lookup", "math"}

@@ -12,9 +12,9 @@ passages, same escaping), so training matches inference; then the assistant answ
 fact and the file. In a share of items (UNANSWERABLE_SHARE) the corpus does not hold the asked fact (the entity's
 document leaves it out, or the entity has no document): the assistant says the documents do not say, and invents
 nothing. In WEB_SHARE of the items `web_search` is offered instead (its real schema) and the results are fake hits
-in `web_search.format_results`'s format. Before the call the reasoning goes through the offered tools, each with
-its description's words and a verdict, as the catalog kinds do. `make_unoffered_item` asks the same kind of
-question with no search tool on offer: the assistant says it cannot look the fact up (the kind `no_search_tool`).
+in `web_search.format_results`'s format. `make_unoffered_item` asks the same kind of question with no search tool
+on offer: the assistant goes through the offered tools and says it cannot look the fact up (the experimental kind
+`no_search_tool`).
 
 Entity and person names come from word pools split in two (`NAME_POOLS`): "train" for training data, "eval" for
 smolthink.eval.search_qa, so the eval asks about names no training document used.
@@ -481,8 +481,9 @@ def _build(rng: random.Random, *, pool: str, web: bool) -> tuple[list[dict], lis
     else:
         raise RuntimeError(f"search-docs: no consistent corpus in {MAX_TRIES} tries")
     rng.shuffle(offered)
+    where = "the user's local documents" if not web else "the web"
     reasoning = (f"The user asks for the {attribute} of {target.name}, {target.type.about}. "
-                 f"That is a specific fact I don't know. {_verdicts(offered, name)}")
+                 f"That is a specific fact I don't know; {where} may hold it, so I'll search with the key words.")
     after_reasoning, answer = _answer(rng, corpus, results, name)
     messages = [{"role": "user", "content": question},
                 _call(name, args, schema, reasoning),

@@ -24,7 +24,8 @@ hand; their bodies return deterministic fake data) and the conversations built o
                         passages it returns, or say they do not hold the answer (`search_docs`)
     no_search_tool      the same kind of question with no search tool offered: say it cannot be looked up, no call
 
-An unset `kinds` means SUPPORTED_KINDS: every kind but the EXPERIMENTAL_KINDS (math, lookup: measured, not shipped).
+An unset `kinds` means SUPPORTED_KINDS: every kind but the EXPERIMENTAL_KINDS (math, lookup, no_search_tool: measured,
+not shipped).
 
 Every assistant turn carries a few sentences of reasoning. Before a first call or a "no tool fits", the catalog
 kinds (all but multi_step) compare: the request, then what each offered tool can do, in its description's own
@@ -53,8 +54,8 @@ from smolthink.tools.calculator import calculator
 
 KINDS = ("single", "parallel", "multiple", "multi_step", "irrelevance", "answer_from_result", "math", "formula",
          "lookup", "generated", "search", "no_search_tool")
-# Measured and not shipped (docs/experiments.md, runs D and H): only where a recipe names them.
-EXPERIMENTAL_KINDS = ("math", "lookup")
+# Measured and not shipped (docs/experiments.md: runs D and H, mix r2): only where a recipe names them.
+EXPERIMENTAL_KINDS = ("math", "lookup", "no_search_tool")
 SUPPORTED_KINDS = tuple(k for k in KINDS if k not in EXPERIMENTAL_KINDS)  # what an unset `kinds` means
 
 # ----------------------------------------------------------------------------------------------------- value pools
