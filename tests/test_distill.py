@@ -279,7 +279,7 @@ def test_plain_chat_recipe_is_the_embedded_model_without_thinking():
     recipe = load_recipe(ROOT / "recipes/distill/plain-chat-135m.yaml")
     t = recipe.teacher
     assert t.url is None and t.model == "smollm2-135m" and not t.think and t.samples == 2 and t.max_tokens <= 256
-    assert [(p.type, p.n) for p in recipe.prompts] == [("instructions", 600)]
+    assert [(p.type, p.n) for p in recipe.prompts] == [("instructions", 900)]
 
 
 def test_constants_agree_with_data_build_and_eval():
