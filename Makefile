@@ -12,6 +12,9 @@ LLAMA_VERSION := 0.3.36
 LLAMA_CMAKE_ARGS := $(shell sh scripts/llama-cmake-args)
 LLAMA_KEY := $(shell echo "$(LLAMA_VERSION) $(LLAMA_CMAKE_ARGS)" | cksum | cut -d' ' -f1)
 WHEELS ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/smolthink/wheels/llama-$(LLAMA_KEY)
+# llama.cpp's own llama-server (the second runtime, tests/test_llama_server.py): built from the same vendored source
+# with the same flags by scripts/build-llama-server, cached under the same key, and linked into the venv's bin.
+LLAMA_SERVER_DIR ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/smolthink/llama-server-$(LLAMA_KEY)
 
 PIP := $(VENV)/bin/python -m pip
 STAMP := $(VENV)/.smolthink-setup
@@ -19,7 +22,7 @@ STAMP := $(VENV)/.smolthink-setup
 .PHONY: setup demo test bench clean
 .DEFAULT_GOAL := demo
 
-setup: $(STAMP)
+setup: $(STAMP) $(VENV)/bin/llama-server
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -34,6 +37,12 @@ $(STAMP): pyproject.toml Makefile
 	fi
 	$(PIP) install -q --no-deps --no-index --find-links $(WHEELS) llama-cpp-python==$(LLAMA_VERSION)
 	touch $(STAMP)
+
+$(LLAMA_SERVER_DIR)/llama-server: | $(STAMP)
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" sh scripts/build-llama-server $(LLAMA_VERSION) $(LLAMA_SERVER_DIR) $(VENV)/bin/python
+
+$(VENV)/bin/llama-server: $(LLAMA_SERVER_DIR)/llama-server | $(STAMP)
+	ln -sf $< $@
 
 # The main job at demo scale: the untuned model in the demo chat, then data -> train -> export, the same prompts
 # answered by base and tuned side by side, and eval (base vs tuned: summary table with intervals, report path). Re-running it reuses the built data, the finished training run and the cached generations.
