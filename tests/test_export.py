@@ -50,6 +50,18 @@ def llama(path, **kwargs):
         llm.close()
 
 
+def logit_error(llm, model, tokenizer, prompt: str, tokens: list[int]) -> float:
+    """The largest gap between llama.cpp's and transformers' logits along `prompt` + `tokens`, as a share of the
+    largest logit at each position (llm must be opened with logits_all=True)."""
+    sequence = tokenizer(prompt, add_special_tokens=False)["input_ids"] + tokens
+    llm.reset()
+    llm.eval(sequence)
+    ours = np.array(llm.scores[: len(sequence)])
+    with torch.inference_mode():
+        reference = model(torch.tensor([sequence])).logits[0].numpy()
+    return float((np.abs(ours - reference).max(axis=1) / np.abs(reference).max(axis=1)).max())
+
+
 def llama_greedy(llm, prompt: str) -> list[int]:
     # SmolLM2 adds no BOS: the template starts with <|im_start|>; special=True parses the control tokens.
     tokens = llm.tokenize(prompt.encode(), add_bos=False, special=True)
@@ -130,14 +142,7 @@ def test_f16_gguf_matches_transformers(probe_ggufs, probe_reference):
 
         # The weights themselves: every logit along a prompt and its answer. f16 rounding moves them by ~0.1 % of
         # the largest logit; a conversion without the q/k rope permutation by ~2 %.
-        sequence = tokenizer(PROMPTS[0], add_special_tokens=False)["input_ids"] + expected[0]
-        llm.reset()
-        llm.eval(sequence)
-        ours = np.array(llm.scores[: len(sequence)])
-        with torch.inference_mode():
-            reference = model(torch.tensor([sequence])).logits[0].numpy()
-        error = np.abs(ours - reference).max(axis=1) / np.abs(reference).max(axis=1)
-        assert error.max() < 0.005
+        assert logit_error(llm, model, tokenizer, PROMPTS[0], expected[0]) < 0.005
 
 
 def test_q8_0_gguf_runs_and_mostly_agrees(probe_ggufs, probe_reference):

@@ -10,10 +10,9 @@ from __future__ import annotations
 import json
 import shutil
 
-import numpy as np
 import pytest
 import torch
-from test_export import PROMPTS, N, hf_greedy, llama, llama_greedy, load
+from test_export import PROMPTS, N, hf_greedy, llama, llama_greedy, load, logit_error
 
 from smolthink.export import ExportError, export_model
 
@@ -75,14 +74,7 @@ def test_f16_gguf_of_qwen3_matches_transformers(qwen3):
         assert [llama_greedy(llm, p) for p in PROMPTS] == expected
         # Every logit along each prompt and its answer, within f16 rounding of the largest one.
         for prompt, tokens in zip(PROMPTS, expected):
-            sequence = tokenizer(prompt, add_special_tokens=False)["input_ids"] + tokens
-            llm.reset()
-            llm.eval(sequence)
-            ours = np.array(llm.scores[: len(sequence)])
-            with torch.inference_mode():
-                reference = model(torch.tensor([sequence])).logits[0].numpy()
-            error = np.abs(ours - reference).max(axis=1) / np.abs(reference).max(axis=1)
-            assert error.max() < 0.005
+            assert logit_error(llm, model, tokenizer, prompt, tokens) < 0.005
 
 
 def test_qwen3_gguf_metadata_and_q8_0(qwen3):
