@@ -502,11 +502,10 @@ def _described(schema: dict[str, Any]) -> str:
     return first[0].lower() + first[1:]
 
 
-def _verdicts(offered: list[dict[str, Any]], fitting: str | None) -> str:
-    """Each offered tool, in the order offered, with its description's words and whether it fits (the catalog
-    kinds reason the same way): the call, or the refusal, follows from what the tools list says."""
-    return " ".join(f"{t['function']['name']} can {_described(t)}: "
-                    f"{'that fits' if t['function']['name'] == fitting else 'that does not fit'}." for t in offered)
+def _verdicts(offered: list[dict[str, Any]]) -> str:
+    """Each offered tool, in the order offered, with its description's words and that it does not fit (the catalog
+    kinds' irrelevance items reason the same way): the refusal follows from what the tools list says."""
+    return " ".join(f"{t['function']['name']} can {_described(t)}: that does not fit." for t in offered)
 
 
 _NO_TOOL_ANSWERS = ("I don't know the {a} of {e}, and none of the tools I have can look it up.",
@@ -533,7 +532,7 @@ def make_unoffered_item(rng: random.Random, *, pool: str = "train") -> tuple[lis
         offered.append(tool(calculator).schema)
     rng.shuffle(offered)
     reasoning = (f"The user asks for the {attribute} of {target.name}, {target.type.about}. "
-                 f"That is a specific fact I don't know. {_verdicts(offered, None)} No tool searches documents or "
+                 f"That is a specific fact I don't know. {_verdicts(offered)} No tool searches documents or "
                  "the web, so I can't look it up, and I won't guess a value.")
     answer = rng.choice(_NO_TOOL_ANSWERS).format(a=attribute, e=target.name)
     messages = [{"role": "user", "content": question}, {"role": "assistant", "content": answer, "reasoning": reasoning}]
