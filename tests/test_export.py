@@ -275,6 +275,30 @@ def test_a_smolthink_runs_gguf_says_it_was_trained_to_think(tmp_path, probe_dir,
     assert flag is True
     with llama(exported) as llm:  # what the server reads, away from the run folder
         assert trained_to_think(resolve_model(str(exported)), None, llm.metadata.get("smolthink.trained_to_think"))
+    assert "smolthink.tool_style" not in gguf.GGUFReader(exported).fields  # xml, the default, is not written
+
+
+def test_a_python_tools_runs_exports_say_how_its_tools_are_rendered(tmp_path, probe_dir):
+    import shutil
+
+    import gguf
+
+    from smolthink.backends import load_backend, trained_tool_style
+    from smolthink.errors import UserError
+    from smolthink.models import resolve_model
+
+    run = tmp_path / "run"
+    shutil.copytree(probe_dir, run)
+    (run / "train_config.json").write_text(json.dumps({"tool_style": "python"}))
+    assert load_backend(str(run), "transformers").tool_style == "python"
+    exported = export_model(str(run), "gguf", "f16", tmp_path / "elsewhere.gguf")
+    assert gguf.GGUFReader(exported).fields["smolthink.tool_style"].contents() == "python"
+    assert load_backend(str(exported)).tool_style == "python"  # the GGUF alone, away from the run folder
+    hf = export_model(str(run), "hf", None, tmp_path / "hf")
+    assert load_backend(str(hf), "transformers").tool_style == "python"
+    assert load_backend(str(probe_dir), "transformers").tool_style == "xml"  # not a run: smolthink's <tool_call>
+    with pytest.raises(UserError, match="smolthink.tool_style is 'ruby', expected one of xml, python"):
+        trained_tool_style(resolve_model(str(exported)), "ruby")
 
 
 def test_template_without_generation_markers_renders_the_same():

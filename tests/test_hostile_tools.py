@@ -195,7 +195,7 @@ def test_web_search_error_message_is_escaped(monkeypatch, smollm2_tokenizer):
 
 
 class ScriptedBackend:
-    name, template = "scripted", None
+    name, template, tool_style = "scripted", None, "xml"
 
     def __init__(self, *outputs):
         self.outputs, self.prompts, self.stats = list(outputs), [], GenerationStats()

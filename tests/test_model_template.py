@@ -311,3 +311,80 @@ def test_build_train_chat_serve_in_the_models_own_format(tmp_path, smollm3_dir, 
         )
     assert out.choices[0].finish_reason in ("stop", "length", "tool_calls")
     assert (out.choices[0].message.model_extra or {}).get("reasoning_content") is None  # /no_think: no reasoning
+
+
+@pytest.fixture(scope="module")
+def python_tools_data(tmp_path_factory, smollm3_dir) -> Path:
+    from smolthink.data.build import build
+    from smolthink.data.recipe import recipe_from_dict
+
+    tmp = tmp_path_factory.mktemp("python-tools")
+    build(recipe_from_dict(data_recipe(tmp, smollm3_dir, tool_style="python")), tmp / "data", console=quiet())
+    return tmp / "data"
+
+
+def test_a_python_tools_run_chats_in_python_tools(tmp_path, smollm3_dir, python_tools_data):
+    from smolthink.backends import GenerationConfig, load_backend
+    from smolthink.chat.session import ChatSession
+    from smolthink.tools import Tool
+    from smolthink.train.run import train
+
+    run = train(train_recipe(tmp_path / "train.yaml", smollm3_dir, python_tools_data), out=tmp_path / "run",
+                console=quiet())
+    assert json.loads((run / "train_config.json").read_text())["tool_style"] == "python"
+    backend = load_backend(str(run), "transformers")
+    assert backend.tool_style == "python"  # chat renders the tools the way the run was trained
+    weather = Tool(fn=lambda city, days=1: {"city": city, "sky": "sunny"}, schema=WEATHER)
+    session = ChatSession(backend, tools=[weather], max_rounds=1, gen=GenerationConfig(max_new_tokens=4))
+    session.messages += conversation("Lima")[:-1]
+    prompt = session.prompt()
+    assert prompt == render(conversation("Lima")[:-1], [WEATHER], template=SMOLLM3_STYLE, add_generation_prompt=True,
+                            tool_style="python")
+    assert "### XML Tools\n\nNone" in prompt and "<code>get_weather(city='Lima', days=2)</code>" in prompt
+
+
+def test_the_server_renders_python_tools_and_parses_code_calls_back():
+    import openai
+
+    from smolthink.serve import create_app
+    from test_serve import ScriptedBackend, serving
+
+    backend = ScriptedBackend()
+    backend.template, backend.tool_style = SMOLLM3_STYLE, "python"
+    backend.script = "<think>\nThe user wants Quito.\n</think>\n\n<code>get_weather(city='Quito', days=3)</code>"
+    history = conversation("Oslo")[:-1]
+    messages = [*history[:2], {"role": "assistant", "content": None, "tool_calls": [
+        {"id": "call_1", "type": "function",
+         "function": {"name": "get_weather", "arguments": json.dumps({"city": "Oslo", "days": 2})}}]},
+        {"role": "tool", "tool_call_id": "call_1", "content": history[3]["content"]},
+        {"role": "user", "content": "And Quito for 3 days?"}]
+    with serving(create_app(backend, model_name="smollm3")) as url:
+        client = openai.OpenAI(base_url=url + "/v1", api_key="none", max_retries=0, timeout=60)
+        out = client.chat.completions.create(model="smollm3", messages=messages, tools=[WEATHER], temperature=0)
+        with pytest.raises(openai.BadRequestError, match="python_tools"):
+            client.chat.completions.create(model="smollm3", messages=messages, tools=[WEATHER], tool_choice="required")
+    prompt = backend.prompts[0]
+    assert "### Python Tools\n\nWhen you send" in prompt and "### XML Tools\n\nNone" in prompt
+    assert "<code>get_weather(city='Oslo', days=2)</code>" in prompt  # the earlier call, as the model writes calls
+    choice = out.choices[0]
+    assert choice.finish_reason == "tool_calls" and choice.message.content in (None, "")
+    (call,) = choice.message.tool_calls
+    assert call.function.name == "get_weather" and json.loads(call.function.arguments) == {"city": "Quito", "days": 3}
+    assert len(backend.prompts) == 1  # the forced request was refused before it reached the model
+
+
+def test_a_streamed_code_call_is_held_back_until_whole_and_other_code_stays_content():
+    from smolthink.serve import Reply, merge_deltas
+
+    text = "<think>\nhm\n</think>\n\nSet <code>x = 1</code> first.\n<code>get_weather(city='Lima', days=1)</code>"
+    python = Reply("", {"get_weather"}, tool_style="python")
+    deltas = [d for i in range(0, len(text), 3) for d in python.feed(text[i : i + 3])] + python.finish()
+    message = merge_deltas(deltas)
+    assert message["reasoning_content"] == "hm" and "warnings" not in message
+    assert message["content"].strip() == "Set <code>x = 1</code> first."
+    (call,) = message["tool_calls"]
+    assert call["function"]["name"] == "get_weather" and json.loads(call["function"]["arguments"]) == {"city": "Lima", "days": 1}
+    assert not any("get_weather" in d.get("content", "") for d in deltas)  # never streamed as text first
+    xml = Reply("", {"get_weather"})  # a <tool_call> model: <code> is only text
+    message = merge_deltas(xml.feed(text) + xml.finish())
+    assert "tool_calls" not in message and "<code>get_weather(city='Lima', days=1)</code>" in message["content"]

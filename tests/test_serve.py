@@ -41,6 +41,7 @@ class ScriptedBackend:
 
     name = "scripted"
     template = None
+    tool_style = "xml"
     special_tokens = CONTROL_TOKENS
     supports_grammar = True  # takes the grammar (recorded in `gens`), does not follow it
 

@@ -13,6 +13,7 @@ class ScriptedBackend:
 
     name = "scripted"
     template = None
+    tool_style = "xml"
 
     def __init__(self, *outputs, n_ctx=4096):
         self.outputs = list(outputs)

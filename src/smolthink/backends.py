@@ -1,8 +1,9 @@
 """Inference backends: one small interface, two engines.
 
 A backend turns prompt text into a stream of generated text. It does not know about messages, tools or
-templates beyond one fact: which chat template renders prompts for its model (`template`: the model's own when
-it is tool-aware, like SmolLM3's, else None for smolthink's SmolLM2 template). Besides `stream` and
+templates beyond two facts: which chat template renders prompts for its model (`template`: the model's own when
+it is tool-aware, like SmolLM3's, else None for smolthink's SmolLM2 template) and how its tools are rendered
+(`tool_style`: "xml", or "python" for a model trained on SmolLM3's python_tools); `render_prompt` uses both. Besides `stream` and
 `count_tokens`, each says what bounds a prompt: `n_ctx` (the context window, in tokens) and `special_tokens`
 (the strings its tokenizer turns into one token id wherever they appear in the text). `stream` takes an optional
 `cancel` event: once it is set, generation stops within a token and `stream` returns (the server sets it when a
@@ -23,6 +24,7 @@ from __future__ import annotations
 import codecs
 import collections
 import ctypes
+import json
 import os
 import queue
 import threading
@@ -34,7 +36,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from smolthink.errors import UserError
-from smolthink.formats import is_tool_aware
+from smolthink.formats import TOOL_STYLES, is_tool_aware, render
 
 if TYPE_CHECKING:
     from smolthink.models import ModelRef
@@ -103,6 +105,7 @@ def torch_device() -> str:
 
 class LlamaCppBackend:
     name = "llama"
+    tool_style = "xml"  # load_backend sets what the model was trained with (trained_tool_style)
     supports_grammar = True  # constrained decoding: llama.cpp's grammar sampler
 
     def __init__(self, gguf_path: str | os.PathLike, *, n_ctx: int | None = None, n_threads: int | None = None,
@@ -224,6 +227,7 @@ class BatchedLlamaBackend:
     """
 
     name = "llama"
+    tool_style = "xml"  # load_backend sets what the model was trained with (trained_tool_style)
     supports_grammar = True
 
     def __init__(self, gguf_path: str | os.PathLike, *, n_ctx: int | None = None, parallel: int = 4,
@@ -472,6 +476,7 @@ class BatchedLlamaBackend:
 
 class TransformersBackend:
     name = "transformers"
+    tool_style = "xml"  # load_backend sets what the model was trained with (trained_tool_style)
     supports_grammar = True  # constrained decoding: xgrammar runs the GBNF grammar as a logits processor
 
     def __init__(self, ref: ModelRef, *, device: str | None = None, progress=None, n_ctx: int | None = None,
@@ -706,10 +711,44 @@ def load_backend(model: str | None, backend: str = "auto", *, progress=None, n_c
         metadata = {"tokenizer.chat_template": engine.tokenizer.chat_template}
     engine.thinks = trained_to_think(ref, metadata.get("tokenizer.chat_template"),
                                      metadata.get(THINKING_METADATA_KEY))
+    engine.tool_style = trained_tool_style(ref, metadata.get(TOOL_STYLE_METADATA_KEY))
     return engine
 
 
+def render_prompt(backend: Any, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None, *,
+                  enable_thinking: bool = True) -> str:
+    """The prompt `backend`'s model reads next for a conversation: rendered in the format it was trained in (its
+    own tool-aware template and tool style, else smolthink's), ending with the assistant's generation prompt.
+    Chat, the tasks, serve, eval and distill all render through here."""
+    return render(messages, tools, enable_thinking=enable_thinking, add_generation_prompt=True,
+                  template=backend.template, tool_style=backend.tool_style)
+
+
 THINKING_METADATA_KEY = "smolthink.trained_to_think"  # a GGUF key an export may write (bool)
+TOOL_STYLE_METADATA_KEY = "smolthink.tool_style"  # a GGUF key an export writes for a python_tools model
+
+
+def trained_tool_style(ref: ModelRef, gguf_value: Any = None) -> str:
+    """How the model's tools are rendered: "python" (SmolLM3's python_tools; calls `<code>f(x=1)</code>`) for a
+    smolthink run trained on data built with `tool_style: python` (its `train_config.json` says so), a GGUF
+    exported from one (`smolthink.tool_style`) or an hf export of one; else "xml" (`<tool_call>` JSON)."""
+    if gguf_value is not None:
+        style = str(gguf_value)
+        if style not in TOOL_STYLES:
+            raise UserError(f"{ref.path}: the GGUF key {TOOL_STYLE_METADATA_KEY} is {style!r}, expected one of "
+                            f"{', '.join(TOOL_STYLES)}")
+        return style
+    if ref.path is None:
+        return "xml"
+    folder = ref.path if ref.path.is_dir() else ref.path.parent
+    for name in ("train_config.json", ".smolthink-export.json"):  # a run; an hf export (export.EXPORT_MARKER)
+        try:
+            config = json.loads((folder / name).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        style = config.get("tool_style", "xml") if isinstance(config, dict) else "xml"
+        return style if style in TOOL_STYLES else "xml"
+    return "xml"
 
 
 def trained_to_think(ref: ModelRef, own_template: str | None, gguf_flag: Any = None) -> bool:

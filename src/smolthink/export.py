@@ -34,6 +34,7 @@ from hashlib import sha256
 from pathlib import Path
 from typing import Any
 
+from smolthink.backends import TOOL_STYLE_METADATA_KEY, trained_tool_style
 from smolthink.formats import chat_template, is_tool_aware
 # The cache's fsync/temporary-name helpers: exports follow the same write-then-rename rules.
 from smolthink.errors import UserError
@@ -150,6 +151,7 @@ def export_model(
     started = time.perf_counter()
     model, tokenizer = _load_merged(ref, progress, trust_remote_code)
     template = export_chat_template(tokenizer.chat_template)
+    tool_style = trained_tool_style(resolve_model(ref))  # python_tools travels with the file, as thinking does
     if fmt == "gguf":
         _check_gguf_support(ref, model.config)
 
@@ -164,17 +166,18 @@ def export_model(
                 run_dir = inputs[0] if trained else None
                 if quant in LLAMA_QUANTS:
                     _write_gguf(model, tokenizer, strip_generation_tags(template), f16_tmp, "f16", name=_model_name(ref),
-                                trained_to_think=trained, run_dir=run_dir, progress=progress)
+                                trained_to_think=trained, run_dir=run_dir, tool_style=tool_style, progress=progress)
                     _llama_quantize(f16_tmp, tmp, quant, progress)
                 else:
                     _write_gguf(model, tokenizer, strip_generation_tags(template), tmp, quant, name=_model_name(ref),
-                                trained_to_think=trained, run_dir=run_dir, progress=progress)
+                                trained_to_think=trained, run_dir=run_dir, tool_style=tool_style, progress=progress)
             else:
                 _say(progress, f"writing the merged transformers directory → {out}")
                 tokenizer.chat_template = template  # transformers knows {% generation %}: keep it for further training
                 model.save_pretrained(tmp)
                 tokenizer.save_pretrained(tmp)
-                (tmp / EXPORT_MARKER).write_text(json.dumps({"model": ref, "format": "hf"}) + "\n", encoding="utf-8")
+                marker = {"model": ref, "format": "hf", **({"tool_style": tool_style} if tool_style != "xml" else {})}
+                (tmp / EXPORT_MARKER).write_text(json.dumps(marker) + "\n", encoding="utf-8")
         if fmt == "gguf":
             text = ollama_modelfile(out.name, template, trained_to_think=trained,
                                     n_ctx=int(model.config.max_position_embeddings))
@@ -343,7 +346,8 @@ def _check_gguf_support(ref: str, config: Any) -> None:
 
 
 def _write_gguf(model: Any, tokenizer: Any, template: str, path: Path, quant: str, *, name: str,
-                trained_to_think: bool = False, run_dir: Path | None = None, progress: Progress) -> None:
+                trained_to_think: bool = False, run_dir: Path | None = None, tool_style: str = "xml",
+                progress: Progress) -> None:
     import gguf
 
     config = model.config
@@ -358,6 +362,8 @@ def _write_gguf(model: Any, tokenizer: Any, template: str, path: Path, quant: st
     writer.add_chat_template(template)
     if trained_to_think:
         writer.add_bool("smolthink.trained_to_think", True)  # read by backends.trained_to_think
+    if tool_style != "xml":
+        writer.add_string(TOOL_STYLE_METADATA_KEY, tool_style)  # read by backends.trained_tool_style
     if run_dir is not None:  # eval decontaminates against the run's training prompts (data/decontam.py)
         writer.add_string("smolthink.run_dir", str(Path(run_dir).resolve()))
 

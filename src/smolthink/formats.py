@@ -494,24 +494,30 @@ class StreamSplitter:
     """Route streamed text to "reasoning", "content" or "tool_call" as tags open and close.
 
     Tags can arrive split across chunks, so a tail that could still become a tag is held back until the next
-    chunk decides it. Feed the generation prefix first so the splitter starts in the right state.
+    chunk decides it. Feed the generation prefix first so the splitter starts in the right state. With
+    `tool_style="python"` a `<code>` block is routed as "code" too (a python_tools call, or code in an answer:
+    the parser decides once the block is whole).
     """
 
     _SWITCH = {
         "content": ((THINK_OPEN, "reasoning"), (CALL_OPEN, "tool_call")),
         "reasoning": ((THINK_CLOSE, "content"),),
         "tool_call": ((CALL_CLOSE, "content"),),
+        "code": ((CODE_CLOSE, "content"),),
     }
 
-    def __init__(self) -> None:
+    def __init__(self, tool_style: str = "xml") -> None:
         self.state = "content"
         self._buf = ""
+        self._switch = dict(self._SWITCH)
+        if tool_style == "python":
+            self._switch["content"] = (*self._SWITCH["content"], (CODE_OPEN, "code"))
 
     def feed(self, chunk: str) -> list[tuple[str, str]]:
         self._buf += chunk
         out: list[tuple[str, str]] = []
         while True:
-            hits = [(self._buf.find(tag), tag, nxt) for tag, nxt in self._SWITCH[self.state]]
+            hits = [(self._buf.find(tag), tag, nxt) for tag, nxt in self._switch[self.state]]
             hits = [h for h in hits if h[0] >= 0]
             if not hits:
                 break
@@ -534,7 +540,7 @@ class StreamSplitter:
     def _partial_tag_len(self) -> int:
         """Length of the longest buffer suffix that is a proper prefix of a tag that could switch state."""
         best = 0
-        for tag, _ in self._SWITCH[self.state]:
+        for tag, _ in self._switch[self.state]:
             for n in range(min(len(tag) - 1, len(self._buf)), best, -1):
                 if self._buf.endswith(tag[:n]):
                     best = n

@@ -54,17 +54,18 @@ from jsonschema.exceptions import SchemaError
 from jsonschema.validators import Draft202012Validator, validator_for
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from smolthink.backends import GenerationConfig, GenerationStats, check_context
+from smolthink.backends import GenerationConfig, GenerationStats, check_context, render_prompt
 from smolthink.errors import UserError
 from smolthink.formats import (
     CALL_CLOSE,
     CALL_OPEN,
+    CODE_CLOSE,
+    CODE_OPEN,
     StreamSplitter,
     generation_prefix,
     neutralize_control_tokens,
     normalize_message,
     parse_assistant,
-    render,
     validate_conversation,
 )
 
@@ -690,8 +691,7 @@ def create_app(
             raise _validation_error(e) from None
         messages, tools = to_conversation(req)
         try:
-            prompt = render(messages, tools, enable_thinking=thinking(req, backend), add_generation_prompt=True,
-                            template=backend.template)
+            prompt = render_prompt(backend, messages, tools, enable_thinking=thinking(req, backend))
         except Exception as e:  # a model's own template may reject a conversation (raise_exception)
             raise APIError(400, f"the chat template rejected the conversation: {e}", param="messages") from None
         check_prompt(prompt)
@@ -711,6 +711,11 @@ def create_app(
             seed=req.seed if req.seed is not None else 0,
             stop=[s for s in stop if s],  # "" would stop before the first token in llama.cpp, and means nothing
         )
+        forced = tools and (req.tool_choice == "required" or isinstance(req.tool_choice, NamedToolChoice))
+        if forced and backend.tool_style != "xml":
+            raise APIError(400, "a forced tool_choice (required or a named function) is enforced with a grammar for "
+                           "<tool_call> JSON calls, and this model writes its calls as SmolLM3's python_tools "
+                           "(<code>f(x=1)</code>): use tool_choice \"auto\"", param="tool_choice")
         gen.grammar = reply_grammar(req, tools, generation_prefix(prompt))
         if gen.grammar and not getattr(backend, "supports_grammar", False):
             raise APIError(400, f"this request needs constrained decoding (tool_choice {req.tool_choice!r} or "
@@ -724,7 +729,8 @@ def create_app(
                                param="tool_choice" if req.tool_choice else "response_format") from None
         offered = {t["function"]["name"] for t in tools} if tools else None
         job = Job(prompt, gen, offered, req.parallel_tool_calls is not False,
-                  {"id": _completion_id(), "created": int(time.time()), "model": req.model or model_name})
+                  {"id": _completion_id(), "created": int(time.time()), "model": req.model or model_name},
+                  tool_style=backend.tool_style)
         if req.stream:
             include_usage = bool(req.stream_options and req.stream_options.include_usage)
             return StreamingResponse(_sse(request, generator, job, include_usage),
@@ -752,16 +758,19 @@ class Reply:
     first, then the arguments in fragments. What the client could not use is never dropped, it comes back as
     content with a `warnings` entry: a block that does not parse, a call to a function that was not offered, and
     the reasoning of a turn that never closed its `<think>` (an untuned model may never emit `</think>`, and a
-    reply must not be empty). `parallel: False` keeps the first call only, as OpenAI does.
+    reply must not be empty). `parallel: False` keeps the first call only, as OpenAI does. With
+    `tool_style="python"` (SmolLM3's python_tools) a `<code>f(x=1)</code>` block is a call the same way, and a
+    `<code>` block that is not call-shaped is plain content.
     """
 
-    def __init__(self, prefix: str, offered: set[str] | None, *, parallel: bool = True):
-        self.splitter = StreamSplitter()
+    def __init__(self, prefix: str, offered: set[str] | None, *, parallel: bool = True, tool_style: str = "xml"):
+        self.splitter = StreamSplitter(tool_style)
         self.splitter.feed(prefix)  # only sets the state the pre-filled prompt leaves the model in; not sent
         self.offered, self.parallel = offered, parallel
         self.trims = {"reasoning": _Trim(), "content": _Trim()}
         self.reasoning = ""
-        self.call: str | None = None  # the payload of the open <tool_call> block
+        self.call: str | None = None  # the payload of the open <tool_call> (or <code>) block
+        self.tags = (CALL_OPEN, CALL_CLOSE)  # the open block's tags
         self.calls = 0
         self.seen: set[str] = set()  # calls already returned, as canonical JSON
 
@@ -778,16 +787,20 @@ class Reply:
     def _route(self, events: list[tuple[str, str]], *, final: bool = False) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
         for kind, piece in events:
-            if kind == "tool_call":
-                self.call = (self.call or "") + piece
+            if kind in ("tool_call", "code"):
+                tags = (CALL_OPEN, CALL_CLOSE) if kind == "tool_call" else (CODE_OPEN, CODE_CLOSE)
+                if self.call is not None and self.tags != tags:
+                    out += self._close_call(closed=True)  # a <code> block right after a <tool_call> one
+                self.call, self.tags = (self.call or "") + piece, tags
                 continue
             if self.call is not None:
                 out += self._close_call(closed=True)
             if kind == "reasoning":
                 self.reasoning += piece
             out += self._text(kind, piece)
-        if self.call is not None and (final or self.splitter.state != "tool_call"):
-            out += self._close_call(closed=self.splitter.state != "tool_call")
+        in_block = self.splitter.state in ("tool_call", "code")
+        if self.call is not None and (final or not in_block):
+            out += self._close_call(closed=not in_block)
         return out
 
     def _text(self, kind: str, piece: str, warning: str | None = None) -> list[dict[str, Any]]:
@@ -801,8 +814,10 @@ class Reply:
 
     def _close_call(self, *, closed: bool) -> list[dict[str, Any]]:
         payload, self.call = self.call or "", None
-        raw = CALL_OPEN + payload + (CALL_CLOSE if closed else "")
+        raw = self.tags[0] + payload + (self.tags[1] if closed else "")
         parsed = parse_assistant(raw)
+        if self.tags[0] == CODE_OPEN and not parsed.tool_calls and not parsed.call_errors:
+            return self._text("content", raw)  # code in an answer, not a call
         problems = list(parsed.call_errors)
         names = [c["function"]["name"] for c in parsed.tool_calls]
         if self.offered is None and names:
@@ -868,9 +883,10 @@ class Job:
     offered: set[str] | None
     parallel: bool
     meta: dict[str, Any]
+    tool_style: str = "xml"  # how the model writes its calls (backend.tool_style)
 
     def reply(self) -> Reply:
-        return Reply(generation_prefix(self.prompt), self.offered, parallel=self.parallel)
+        return Reply(generation_prefix(self.prompt), self.offered, parallel=self.parallel, tool_style=self.tool_style)
 
 
 async def _complete(generator: Generator, job: Job, cancel: threading.Event) -> dict:

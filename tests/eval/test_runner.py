@@ -19,6 +19,7 @@ class CountingBackend:
 
     name = "counting"
     template = None
+    tool_style = "xml"
 
     def __init__(self, text):
         self.text, self.calls = text, 0

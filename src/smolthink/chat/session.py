@@ -13,13 +13,12 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from smolthink.backends import GenerationConfig
+from smolthink.backends import GenerationConfig, render_prompt
 from smolthink.formats import (
     StreamSplitter,
     generation_prefix,
     neutralize_control_tokens,
     parse_assistant,
-    render,
 )
 from smolthink.tools import Tool, ToolResult, run_tool_call
 
@@ -66,13 +65,7 @@ class ChatSession:
         return [t.schema for t in self.tools]
 
     def prompt(self) -> str:
-        return render(
-            self.messages,
-            self.tool_schemas,
-            enable_thinking=self.think,
-            add_generation_prompt=True,
-            template=self.backend.template,
-        )
+        return render_prompt(self.backend, self.messages, self.tool_schemas, enable_thinking=self.think)
 
     def ask(self, user_text: str) -> dict[str, Any]:
         """Run one user turn to completion without streaming; returns the final assistant message."""

@@ -12,8 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from smolthink.backends import render_prompt
 from smolthink.errors import UserError
-from smolthink.formats import render
 
 SYSTEM_PROMPTS = {
     "summarize": (
@@ -77,8 +77,7 @@ def check_fits(session: Any, text: str) -> None:
     backend = session.backend
     n_ctx, answer = backend.n_ctx, session.gen.max_new_tokens
     messages = [*session.messages, {"role": "user", "content": text}]
-    prompt = render(messages, session.tool_schemas, enable_thinking=session.think, add_generation_prompt=True,
-                    template=backend.template)
+    prompt = render_prompt(backend, messages, session.tool_schemas, enable_thinking=session.think)
     prompt_tokens = backend.count_tokens(prompt)
     if prompt_tokens + answer <= n_ctx:
         return

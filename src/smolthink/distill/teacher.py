@@ -27,8 +27,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from smolthink.backends import render_prompt
 from smolthink.distill.recipe import DistillError, JudgeSpec, TeacherSpec
-from smolthink.formats import normalize_message, parse_assistant, render
+from smolthink.formats import normalize_message, parse_assistant
 
 BACKOFF_CAP_S = 30.0
 _REASONING_FIELDS = ("reasoning_content", "reasoning", "thinking")
@@ -353,8 +354,7 @@ class LocalTeacher:
                      max_tokens: int, temperature: float, top_p: float, think: bool) -> list[Reply | RequestFailed]:
         from smolthink.formats import generation_prefix
 
-        prompt = render(messages, tools, enable_thinking=think, add_generation_prompt=True,
-                        template=self.backend.template)
+        prompt = render_prompt(self.backend, messages, tools, enable_thinking=think)
         prefix = generation_prefix(prompt)
         async with self._lock:
             started = time.perf_counter()

@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from smolthink.backends import GenerationConfig
+from smolthink.backends import GenerationConfig, render_prompt
 from smolthink.eval.cases import Case, Scored
-from smolthink.formats import generation_prefix, parse_assistant, render
+from smolthink.formats import generation_prefix, parse_assistant
 
 # Generated suites: modules with load_cases(limit=, split=, enable_thinking=), split_size(split), score(case, parsed).
 GENERATED = {"functions": "smolthink.eval.functions",  # tool calls on functions absent from training
@@ -159,7 +159,7 @@ def generate(
             done[row["key"]] = row
     todo, results = [], {}
     for case in cases:
-        prompt = render(case.messages, case.tools, enable_thinking=case.enable_thinking, add_generation_prompt=True, template=backend.template)
+        prompt = render_prompt(backend, case.messages, case.tools, enable_thinking=case.enable_thinking)
         n = options.max_new_tokens[case.suite]
         key = _key(case, prompt, n, backend.name)
         if key in done:

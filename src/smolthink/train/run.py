@@ -508,6 +508,9 @@ def train(recipe_path: str | Path, *, out: str | Path | None = None, overrides: 
     check_data(resolved, data)
     config = recipe_dict(resolved)
     config["data_dir"] = str(data.folder.resolve())  # absolute: eval finds the training prompts from anywhere
+    tool_style = data.manifest.get("recipe", {}).get("tool_style", "xml")
+    if tool_style != "xml":  # python_tools: chat, serve and export read it (backends.trained_tool_style)
+        config["tool_style"] = tool_style  # xml, the default, is left out: older runs' configs read the same
     if dist.world_size() > 1:
         # the global batch is per_device_train_batch_size x processes x gradient_accumulation_steps: a resume with
         # another number of processes would train another recipe, and is refused like one
