@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 
 from smolthink.cli import app
 from smolthink.config import ConfigError
-from smolthink.data.build import BuildError, build, load_conversations, load_manifest
+from smolthink.data.build import BuildError, build, iter_source, load_conversations, load_manifest
 from smolthink.data.example import Example
 from smolthink.data.filters import Deduplicator, check, reasoning_words
 from smolthink.data.recipe import load_recipe, recipe_from_dict
@@ -126,6 +126,29 @@ def test_recipe_errors_name_the_key_and_suggest(tmp_path):
     bad.write_text("name: [unclosed\n")
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_recipe(bad)
+
+
+def test_generated_knobs_are_checked_where_the_recipe_is_read():
+    def recipe(**source):
+        return recipe_from_dict({"name": "x", "sources": [{"name": "tools", "type": "synthetic-tools", "n": 4, **source}]})
+
+    spec = recipe(decisions={"none": 1}, result_share=0.25, kinds=["generated"]).sources[0]
+    assert spec.decisions == {"none": 1} and spec.result_share == 0.25
+    assert {ex.metadata["decision"] for ex in iter_source(spec)} == {"none"}  # the build hands them on
+    assert recipe().sources[0].decisions is None  # unset: the generator's defaults
+    for source, why in (
+        ({"decisions": {"one": -0.1}}, "source 'tools': decisions: the weight of 'one' must be a number >= 0"),
+        ({"decisions": {"one": 0, "several": 0, "none": 0}}, "source 'tools': decisions: every weight is 0"),
+        ({"decisions": {"some": 1}}, "source 'tools': decisions: unknown decision 'some'; valid: one, several, none"),
+        ({"decisions": [0.5, 0.5]}, r"sources\[0\]\.decisions: expected a mapping"),
+        ({"result_share": 1.5}, r"source 'tools': result_share must be a fraction in \[0, 1\], got 1.5"),
+        ({"result_share": -0.1}, "source 'tools': result_share must be a fraction"),
+        ({"result_share": 0.5, "kinds": ["single"]}, "source 'tools': result_share shapes the generated kind"),
+        ({"type": "synthetic-reasoning", "decisions": {"one": 1}},
+         "source 'tools': decisions applies to synthetic-tools sources only, not 'synthetic-reasoning'"),
+    ):
+        with pytest.raises(ConfigError, match=why):
+            recipe(**source)
 
 
 def test_set_overrides_win_over_yaml():

@@ -96,6 +96,19 @@ def test_all_decisions_occur_and_results_sometimes(train):
         assert any(str(v) in answer for v in quoted), (answer, results)
 
 
+def test_decision_weights_from_a_recipe_mapping():
+    assert fs.decision_weights(None) == fs.DECISION_WEIGHTS
+    assert fs.decision_weights({"none": 2, "one": 1}) == (1, 0, 2)  # in DECISIONS order, left out: 0
+    for bad, why in (({"nope": 1}, "unknown decision 'nope'; valid: one, several, none"),
+                     ({"one": -1}, "weight of 'one' must be a number >= 0"),
+                     ({"one": "x"}, "weight of 'one' must be a number"),
+                     ({"one": True}, "weight of 'one' must be a number"),
+                     ({"one": float("nan")}, "weight of 'one' must be a number"),
+                     ({"one": 0, "none": 0}, "every weight is 0")):
+        with pytest.raises(ValueError, match=re.escape(why)):
+            fs.decision_weights(bad)
+
+
 def test_same_function_twice_occurs(train):
     twice = [ex for ex in train if len({c["function"]["name"] for c in ex.messages[1].get("tool_calls", [])}) == 1
              and len(ex.messages[1].get("tool_calls", [])) >= 2]

@@ -302,6 +302,25 @@ def test_tools_determinism_n_and_errors():
         list(st.generate(2, seed=0, kinds=["bogus"]))
 
 
+def test_generated_knobs_default_to_function_space_and_steer_the_decision():
+    kinds = ["generated", "single"]
+    default = _rows(st.generate(60, seed=2, kinds=kinds))
+    # the defaults spelt out give the same items as leaving them unset (the shipped recipes set neither)
+    assert _rows(st.generate(60, seed=2, kinds=kinds, decisions={"one": 0.45, "several": 0.25, "none": 0.30},
+                             result_share=0.4)) == default
+    only_none = [e for e in st.generate(60, seed=2, kinds=kinds, decisions={"none": 1, "one": 0, "several": 0})]
+    generated = [e for e in only_none if e.metadata["kind"] == "generated"]
+    assert {e.metadata["decision"] for e in generated} == {"none"}
+    assert not any(m.get("tool_calls") for e in generated for m in e.messages)
+    # the other kinds do not draw from the knobs
+    assert [r for r in _rows(only_none) if r["metadata"]["kind"] == "single"] == \
+        [r for r in default if r["metadata"]["kind"] == "single"]
+    no_results = st.generate(60, seed=2, kinds=["generated"], decisions={"one": 1}, result_share=0)
+    assert all(len(e.messages) == 2 for e in no_results)  # a call, never followed by its result
+    always = list(st.generate(60, seed=2, kinds=["generated"], decisions={"one": 1}, result_share=1))
+    assert all(e.messages[2]["role"] == "tool" for e in always)
+
+
 def _calls(msg):
     return [(c["function"]["name"], c["function"]["arguments"]) for c in msg.get("tool_calls") or []]
 

@@ -74,7 +74,8 @@ def iter_source(spec: SourceSpec) -> Iterator[Example | Rejected]:
     if spec.type == "synthetic-tools":
         from smolthink.data.sources import synthetic_tools
 
-        return synthetic_tools.generate(spec.n, seed=spec.seed, name=spec.name, kinds=spec.kinds)
+        return synthetic_tools.generate(spec.n, seed=spec.seed, name=spec.name, kinds=spec.kinds,
+                                        decisions=spec.decisions, result_share=spec.result_share)
     if spec.type == "distilled":  # a `smolthink distill` output folder
         from smolthink.distill import load_distilled
 

@@ -28,6 +28,11 @@ class SourceSpec:
     seed: int = 0
     tasks: list[str] | None = None  # synthetic-reasoning / reasoning-gym task names
     kinds: list[str] | None = None  # synthetic-tools kinds (a kind listed twice comes twice as often)
+    # synthetic-tools, the `generated` kind: relative weights of the decisions {one, several, none} (how many offered
+    # functions fit; one left out is never drawn) and the share of call items answered from a tool result.
+    # Unset: function_space's DECISION_WEIGHTS and RESULT_SHARE.
+    decisions: dict[str, float] | None = None
+    result_share: float | None = None
     solutions: bool = False  # reasoning-gym: answer each question with a worked solution (training data)
     # mixture: `count` examples after filtering, or a `weight` share of the recipe's `size`; neither → all
     count: int | None = None
@@ -95,6 +100,7 @@ class DataRecipe:
                 raise ConfigError(f"source {s.name!r} of type {s.type!r} needs n (how many to generate)")
             if s.count is not None and s.weight is not None:
                 raise ConfigError(f"source {s.name!r}: give count or weight, not both")
+            _check_generated_knobs(s)
         if any(s.weight is not None for s in self.sources) and not self.size:
             raise ConfigError("weighted sources need the recipe's total `size`")
         if self.tool_style == "python" and self.chat_template != "model":
@@ -103,6 +109,27 @@ class DataRecipe:
         for p in self.phases:
             if p.window <= 0 or p.stride <= 0 or p.stride > p.window:
                 raise ConfigError(f"phase {p.name!r}: need 0 < stride <= window, got window={p.window}, stride={p.stride}")
+
+
+def _check_generated_knobs(s: SourceSpec) -> None:
+    """`decisions` and `result_share` shape the generated kind of synthetic-tools: set anywhere else they would do
+    nothing, so that is an error, as is a value the generator cannot draw with."""
+    knobs = [k for k in ("decisions", "result_share") if getattr(s, k) is not None]
+    if not knobs:
+        return
+    if s.type != "synthetic-tools":
+        raise ConfigError(f"source {s.name!r}: {knobs[0]} applies to synthetic-tools sources only, not {s.type!r}")
+    if s.kinds is not None and "generated" not in s.kinds:
+        raise ConfigError(f"source {s.name!r}: {knobs[0]} shapes the generated kind, which its kinds do not list")
+    if s.decisions is not None:
+        from smolthink.data.sources.function_space import decision_weights
+
+        try:
+            decision_weights(s.decisions)
+        except ValueError as e:
+            raise ConfigError(f"source {s.name!r}: decisions: {e}") from None
+    if s.result_share is not None and not 0 <= s.result_share <= 1:
+        raise ConfigError(f"source {s.name!r}: result_share must be a fraction in [0, 1], got {s.result_share}")
 
 
 def load_recipe(path: str | Path, overrides: list[str] | None = None) -> DataRecipe:

@@ -32,9 +32,10 @@ Item i of `generate` is built from `random.Random(f"{seed}:{i}")` alone.
 from __future__ import annotations
 
 import json
+import math
 import random
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,8 +45,8 @@ from smolthink.tools import validate_arguments
 
 FAMILIES = ("train", "heldout")
 DECISIONS = ("one", "several", "none")
-DECISION_WEIGHTS = (0.45, 0.25, 0.30)
-RESULT_SHARE = 0.4  # of the call items, the share that go on with the tool results and an answer
+DECISION_WEIGHTS = (0.45, 0.25, 0.30)  # of DECISIONS, by default; a recipe's `decisions` sets them
+RESULT_SHARE = 0.4  # of the call items, the share that go on with the tool results and an answer (`result_share`)
 MAX_REASONING_WORDS = 80
 
 # --------------------------------------------------------------------------------------------------------- domains
@@ -678,7 +679,8 @@ def _words(text: str) -> int:
     return len(text.split())
 
 
-def _build(rng: random.Random, decision: str, family: str) -> tuple[list, list[dict], dict] | None:
+def _build(rng: random.Random, decision: str, family: str, result_share: float
+           ) -> tuple[list, list[dict], dict] | None:
     """One attempt; None when the reasoning came out too long (the caller draws again)."""
     dom = rng.choice(domains(family))
     if decision == "several":
@@ -731,7 +733,7 @@ def _build(rng: random.Random, decision: str, family: str) -> tuple[list, list[d
         return None
     calls = [_tool_call(r.function, r.args) for r in reqs]
     messages = [user, {"role": "assistant", "content": "", "reasoning": reasoning, "tool_calls": calls}]
-    if rng.random() < RESULT_SHARE:
+    if rng.random() < result_share:
         answers = []
         for r in reqs:
             result = _fake(r.function, r.args)
@@ -744,21 +746,39 @@ def _build(rng: random.Random, decision: str, family: str) -> tuple[list, list[d
     return messages, [f.schema for f in offered], extra
 
 
-def make_item(rng: random.Random, *, family: str = "train", decision: str | None = None
+def make_item(rng: random.Random, *, family: str = "train", decision: str | None = None,
+              weights: Sequence[float] = DECISION_WEIGHTS, result_share: float = RESULT_SHARE
               ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, Any]]:
     """(messages, offered tool schemas (shuffled), extra): extra holds "decision" ("one" | "several" | "none"),
     "gold" (the calls, [{"name", "arguments"}], empty for none) and "domain". `decision` forces one (the eval suite
-    asks per category); by default it is drawn with DECISION_WEIGHTS."""
+    asks per category); by default it is drawn with `weights` (of DECISIONS)."""
     domains(family)  # checks the family
     if decision is None:
-        decision = rng.choices(DECISIONS, DECISION_WEIGHTS)[0]
+        decision = rng.choices(DECISIONS, weights)[0]
     elif decision not in DECISIONS:
         raise SourceError(f"function-space: unknown decision {decision!r}; valid: {', '.join(DECISIONS)}")
     for _ in range(100):
-        item = _build(rng, decision, family)
+        item = _build(rng, decision, family, result_share)
         if item is not None:
             return item
     raise RuntimeError(f"function-space: no {decision} item within the reasoning budget after 100 draws")
+
+
+def decision_weights(decisions: Mapping[str, Any] | None) -> tuple[float, ...]:
+    """The weights of DECISIONS from a recipe's `decisions` ({"one": 0.45, "several": 0.25, "none": 0.3}; relative,
+    a decision left out weighs 0), or DECISION_WEIGHTS for None. A bad mapping raises ValueError saying why."""
+    if decisions is None:
+        return DECISION_WEIGHTS
+    unknown = [k for k in decisions if k not in DECISIONS]
+    if unknown:
+        raise ValueError(f"unknown decision {unknown[0]!r}; valid: {', '.join(DECISIONS)}")
+    for d, w in decisions.items():
+        if isinstance(w, bool) or not isinstance(w, int | float) or not (math.isfinite(w) and w >= 0):
+            raise ValueError(f"the weight of {d!r} must be a number >= 0, got {w!r}")
+    weights = tuple(decisions.get(d, 0) for d in DECISIONS)
+    if not any(weights):
+        raise ValueError("every weight is 0: give at least one decision a weight above 0")
+    return weights
 
 
 def generate(n: int, *, seed: int, name: str = "function-space", family: str = "train") -> Iterator[Example]:

@@ -41,7 +41,7 @@ from __future__ import annotations
 import json
 import math
 import random
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -1350,7 +1350,7 @@ def _lookup(rng: random.Random) -> tuple[list, list[dict], dict]:
     return [user, message], schemas, {"needed": names[right], "fact": key}
 
 
-_BUILDERS: dict[str, Callable[[random.Random], tuple[list, list[str] | list[dict], dict]]] = {
+_BUILDERS: dict[str, Callable[..., tuple[list, list[str] | list[dict], dict]]] = {
     "single": lambda rng: _single(rng, multiple=False),
     "multiple": lambda rng: _single(rng, multiple=True),
     "parallel": _parallel,
@@ -1360,23 +1360,29 @@ _BUILDERS: dict[str, Callable[[random.Random], tuple[list, list[str] | list[dict
     "math": _math,
     "formula": _formula,
     "lookup": _lookup,
-    "generated": lambda rng: function_space.make_item(rng),  # the procedurally varied function space
+    "generated": function_space.make_item,  # the procedurally varied function space (takes the recipe's knobs)
     "search": search_docs.make_item,  # local_search / web_search over generated documents, answered from passages
     "no_search_tool": search_docs.make_unoffered_item,  # the same questions, no search tool offered: no call
 }
 
 
-def make_item(kind: str, rng: random.Random) -> dict[str, Any]:
-    """One conversation of a kind: {"messages", "tools", "kind", **extra} (e.g. "needed" for irrelevance)."""
+def make_item(kind: str, rng: random.Random, *, weights: Sequence[float] = function_space.DECISION_WEIGHTS,
+              result_share: float = function_space.RESULT_SHARE) -> dict[str, Any]:
+    """One conversation of a kind: {"messages", "tools", "kind", **extra} (e.g. "needed" for irrelevance).
+    `weights` (of function_space.DECISIONS) and `result_share` shape the generated kind only."""
     if kind not in _BUILDERS:
         raise SourceError(f"synthetic-tools: unknown kind {kind!r}; valid kinds: {', '.join(KINDS)}")
-    messages, offered, extra = _BUILDERS[kind](rng)
+    knobs = {"weights": weights, "result_share": result_share} if kind == "generated" else {}
+    messages, offered, extra = _BUILDERS[kind](rng, **knobs)
     return {"messages": messages, "tools": _offer(rng, offered), "kind": kind, **extra}
 
 
-def generate(n: int, *, seed: int, name: str = "synthetic-tools",
-             kinds: Sequence[str] | None = None) -> Iterator[Example]:
-    """n conversations, kinds round-robin; item i is built from Random(f"{seed}:{i}") alone."""
+def generate(n: int, *, seed: int, name: str = "synthetic-tools", kinds: Sequence[str] | None = None,
+             decisions: Mapping[str, float] | None = None, result_share: float | None = None) -> Iterator[Example]:
+    """n conversations, kinds round-robin; item i is built from Random(f"{seed}:{i}") alone. `decisions` (weights of
+    one / several / none) and `result_share` are the generated kind's recipe knobs; None keeps function_space's."""
+    weights = function_space.decision_weights(decisions)
+    result_share = function_space.RESULT_SHARE if result_share is None else result_share
     if n < 0:
         raise ValueError(f"n must be >= 0, got {n}")
     if isinstance(kinds, str):
@@ -1388,7 +1394,7 @@ def generate(n: int, *, seed: int, name: str = "synthetic-tools",
                           f"valid kinds: {', '.join(KINDS)}")
     for i in range(n):
         kind = chosen[i % len(chosen)]
-        item = make_item(kind, random.Random(f"{seed}:{i}"))
+        item = make_item(kind, random.Random(f"{seed}:{i}"), weights=weights, result_share=result_share)
         metadata = {"kind": kind, "seed": seed, "index": i}
         if "needed" in item:
             metadata["needed"] = item["needed"]
