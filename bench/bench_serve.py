@@ -14,7 +14,6 @@ alone (batched kernels may round differently and flip a near-tie, after which gr
 from __future__ import annotations
 
 import argparse
-import socket
 import statistics
 import threading
 import time
@@ -24,6 +23,7 @@ import httpx2 as httpx
 import uvicorn
 
 from smolthink.backends import BatchedLlamaBackend, default_threads
+from smolthink.llama_server import free_port
 from smolthink.models import embedded_derived_gguf
 from smolthink.serve import create_app
 
@@ -33,12 +33,6 @@ TOPICS = ["the sea", "a mountain", "the city at night", "autumn", "a cat", "brea
 
 def prompt(i: int) -> list[dict[str, str]]:
     return [{"role": "user", "content": f"Write four short lines about {TOPICS[i % len(TOPICS)]}."}]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start(dtype: str, parallel: int, n_ctx: int, threads: int) -> tuple[uvicorn.Server, str]:

@@ -7,7 +7,6 @@ import dataclasses
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -27,6 +26,7 @@ from smolthink.distill.recipe import DATA_BUILD_REASONING_WORDS, TRAINING_SEED_L
 from smolthink.distill.teacher import read_message
 from smolthink.distill.verify import Verdict, _calls, check_reply, select, verify
 from smolthink.formats import tool_call
+from smolthink.llama_server import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 GYM = {"name": "gym", "type": "reasoning-gym", "n": 4, "seed": 11, "tasks": ["chain_sum", "gcd"]}
@@ -88,12 +88,6 @@ def lines(folder: Path, name: str) -> list[dict]:
 def sample_keys(folder: Path) -> list[tuple[str, int]]:
     rows = lines(folder, "distilled.jsonl") + lines(folder, "rejected.jsonl")
     return [(r["prompt_id"], r["sample"]) for r in rows]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

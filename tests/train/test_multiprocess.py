@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,6 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from smolthink.llama_server import free_port
 from test_train import losses, quiet
 
 # The two runs compute the same sums in another order (one process accumulates two micro-batches; two processes
@@ -25,12 +25,6 @@ from test_train import losses, quiet
 LOSS_TOLERANCE = 1e-4
 
 LAUNCH_TIMEOUT = 180
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def torchrun(cwd: Path, *args: str) -> list[str]:
