@@ -569,3 +569,18 @@ def test_catalog_functions_are_deterministic():
             req = make(rng)
             assert validate_arguments(st.BY_NAME[name].schema, req.args) is None, (name, req.args)
             assert st.BY_NAME[name].fn(**req.args) == st.BY_NAME[name].fn(**req.args)
+
+
+def test_each_catalog_record_holds_one_tool_whole():
+    assert list(st.TOOLS) == list(st.BY_NAME) == list(st.REQUESTS)
+    rng = random.Random(1)
+    for name, record in st.TOOLS.items():
+        assert set(record.related) <= set(st.TOOLS) - {name}, name  # a misspelt relation would block nothing
+        req = record.request(rng)
+        result = record.fn(**req.args)
+        assert isinstance(record.answer(req.args, result), str) and record.capability
+        if record.direct is not None:
+            assert isinstance(record.direct(req.args, result), str)
+    # a math tool and the calculator serve each other's requests
+    assert all(st.related(n) >= {n, "calculator"} for n in st.MATH_TOOLS)
+    assert st.related("calculator") == set(st.MATH_TOOLS)

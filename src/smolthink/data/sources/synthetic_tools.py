@@ -1,7 +1,10 @@
 """Procedural tool-calling conversations over a catalog of typed, documented fake tools.
 
-This module owns the catalog (plain Python functions whose schemas `smolthink.tools.tool` derives, never written by
-hand; their bodies return deterministic fake data) and the conversations built on it, one of eleven kinds:
+This module owns the catalog and the conversations built on it. Each catalog tool is one `CatalogTool` record,
+defined in one place: a plain Python function (its schema is derived by `smolthink.tools.tool`, never written by
+hand; its body returns deterministic fake data), its request maker right below it (example requests and how their
+argument values are filled), and how replies use it (its answer, its refusal, the tools related to it). The
+conversations are one of twelve kinds:
 
     single              one request, one call (0–1 distractor tools offered)
     multiple            the right tool among 3–4 offered, one call
@@ -146,347 +149,7 @@ def _email(name: str) -> str:
     return name.lower().replace(" ", ".") + "@example.com"
 
 
-# --------------------------------------------------------------------------------------------------------- catalog
-
-
-def get_weather(city: str, unit: Literal["celsius", "fahrenheit"] = "celsius"):
-    """Get the current weather in a city.
-
-    Args:
-        city: The city name, for example "Paris".
-        unit: The temperature unit.
-    """
-    r = _fake("weather", city)
-    celsius = r.randint(-5, 34)
-    return {"city": city, "temperature": celsius if unit == "celsius" else round(celsius * 9 / 5 + 32),
-            "unit": unit, "condition": r.choice(CONDITIONS), "humidity_percent": r.randint(30, 90)}
-
-
-def get_forecast(city: str, days: int = 3):
-    """Get the weather forecast for the next few days in a city, in degrees Celsius.
-
-    Args:
-        city: The city name, for example "Berlin".
-        days: Number of days to forecast, from 1 to 7.
-    """
-    r = _fake("forecast", city)
-    out = []
-    for day in range(1, max(1, min(days, 7)) + 1):
-        high = r.randint(0, 32)
-        out.append({"day": day, "high": high, "low": high - r.randint(4, 10), "condition": r.choice(CONDITIONS)})
-    return {"city": city, "forecast": out}
-
-
-def convert_currency(amount: float, from_currency: str, to_currency: str):
-    """Convert an amount of money from one currency to another at today's rate.
-
-    Args:
-        amount: The amount of money to convert.
-        from_currency: Three-letter code of the currency to convert from, for example "USD".
-        to_currency: Three-letter code of the currency to convert to, for example "EUR".
-    """
-    rate = USD_RATES.get(to_currency, 1.0) / USD_RATES.get(from_currency, 1.0)
-    return {"amount": amount, "from_currency": from_currency, "to_currency": to_currency, "rate": round(rate, 4),
-            "converted_amount": round(amount * rate, 2)}
-
-
-def get_stock_price(symbol: str):
-    """Get the latest stock price for a ticker symbol, in US dollars.
-
-    Args:
-        symbol: The stock ticker symbol, for example "AAPL".
-    """
-    r = _fake("stock", symbol)
-    return {"symbol": symbol, "price": round(r.uniform(20, 900), 2), "currency": "USD",
-            "change_percent": round(r.uniform(-4, 4), 2)}
-
-
-def translate(text: str, target_language: str):
-    """Translate a short text into another language.
-
-    Args:
-        text: The text to translate.
-        target_language: The language to translate into, for example "Spanish".
-    """
-    known = TRANSLATIONS.get(text.lower(), {})
-    return {"translation": known.get(target_language, f"[{target_language}] {text}"),
-            "target_language": target_language}
-
-
-def send_email(to: str, subject: str, body: str):
-    """Send an email.
-
-    Args:
-        to: The recipient's email address.
-        subject: The subject line.
-        body: The text of the email.
-    """
-    return {"status": "sent", "to": to, "message_id": f"msg-{_fake('email', to, subject).randint(10000, 99999)}"}
-
-
-def get_time(city: str):
-    """Get the current local time in a city.
-
-    Args:
-        city: The city name, for example "Tokyo".
-    """
-    r = _fake("time", city)
-    return {"city": city, "local_time": f"{r.randint(0, 23):02d}:{r.choice(range(0, 60, 5)):02d}"}
-
-
-def web_search(search_str: str) -> str:
-    """Search the web with DuckDuckGo and return the top results (title, URL and snippet).
-
-    Args:
-        search_str: The search query, for example "population of Lyon 2024".
-    """
-    slug = "-".join(search_str.lower().split())[:40]
-    r = _fake("search", search_str)
-    sites = r.sample(("wikipedia.org", "britannica.com", "bbc.com", "nationalgeographic.com", "howstuffworks.com"), 2)
-    return (f"[1] {search_str[:1].upper() + search_str[1:]} - overview\nhttps://{sites[0]}/{slug}\n"
-            f"A summary of {search_str}, with key facts and figures.\n\n"
-            f"[2] Guide: {search_str}\nhttps://{sites[1]}/{slug}\n"
-            f"Practical details and recent updates about {search_str}.")
-
-
-def calculate_area(shape: Literal["circle", "square", "rectangle", "triangle"], length: float,
-                   width: float | None = None):
-    """Calculate the area of a simple shape.
-
-    Args:
-        shape: The kind of shape.
-        length: The radius of a circle, the side of a square, the length of a rectangle or the base of a triangle.
-        width: The width of a rectangle or the height of a triangle; not used for circles and squares.
-    """
-    if shape == "circle":
-        area = math.pi * length**2
-    elif shape == "square":
-        area = length**2
-    elif shape == "rectangle":
-        area = length * (width or 0)
-    else:
-        area = length * (width or 0) / 2
-    return {"shape": shape, "area": round(area, 2)}
-
-
-def search_flights(origin: str, destination: str, date: str, passengers: int = 1):
-    """Search for flights between two cities on a given date.
-
-    Args:
-        origin: The departure city.
-        destination: The arrival city.
-        date: The travel date in YYYY-MM-DD format.
-        passengers: Number of passengers.
-    """
-    r = _fake("flights", origin, destination, date)
-    flights = []
-    for _ in range(3):
-        code = r.choice(("AF", "BA", "LH", "IB", "KL", "UA", "DL", "AZ", "TP", "JL"))
-        flights.append({"flight_number": f"{code}{r.randint(100, 9999)}",
-                        "departure_time": f"{r.randint(6, 21):02d}:{r.choice(range(0, 60, 5)):02d}",
-                        "price": r.randint(60, 900) * passengers, "currency": "USD"})
-    return {"origin": origin, "destination": destination, "date": date, "flights": flights}
-
-
-def book_flight(flight_number: str, passengers: int = 1):
-    """Book seats on a flight.
-
-    Args:
-        flight_number: The flight number, for example "BA117".
-        passengers: Number of seats to book.
-    """
-    r = _fake("booking", flight_number, passengers)
-    return {"status": "confirmed", "flight_number": flight_number, "passengers": passengers,
-            "confirmation_code": "".join(r.choice("ABCDEFGHJKLMNPQRSTUVWXYZ23456789") for _ in range(6))}
-
-
-def set_reminder(message: str, time: str):
-    """Set a reminder for later today.
-
-    Args:
-        message: What to be reminded about.
-        time: The time of the reminder in 24-hour HH:MM format, for example "18:30".
-    """
-    return {"status": "scheduled", "message": message, "time": time}
-
-
-def find_recipes(ingredient: str, diet: Literal["any", "vegetarian", "vegan", "gluten-free"] = "any",
-                 max_minutes: int = 60):
-    """Find recipes that use an ingredient.
-
-    Args:
-        ingredient: The main ingredient, for example "chicken".
-        diet: A dietary restriction the recipes must follow.
-        max_minutes: The longest total cooking time allowed, in minutes.
-    """
-    r = _fake("recipes", ingredient, diet)
-    styles = ("Garlic", "Lemon", "Spicy", "Creamy", "Roasted", "Herb", "Honey", "Smoky")
-    dishes = ("Stir-Fry", "Salad", "Soup", "Curry", "Bake", "Skillet", "Bowl", "Tacos")
-    recipes = [{"name": f"{r.choice(styles)} {ingredient.title()} {r.choice(dishes)}",
-                "minutes": r.randint(10, max(10, max_minutes))} for _ in range(2)]
-    return {"ingredient": ingredient, "diet": diet, "recipes": recipes}
-
-
-def calculate_bmi(weight_kg: float, height_m: float):
-    """Calculate the body mass index (BMI).
-
-    Args:
-        weight_kg: Body weight in kilograms.
-        height_m: Height in meters.
-    """
-    bmi = round(weight_kg / height_m**2, 1)
-    category = "underweight" if bmi < 18.5 else "normal weight" if bmi < 25 else "overweight" if bmi < 30 else "obese"
-    return {"bmi": bmi, "category": category}
-
-
-def get_distance(origin: str, destination: str, unit: Literal["km", "miles"] = "km"):
-    """Get the driving distance between two cities.
-
-    Args:
-        origin: The starting city.
-        destination: The destination city.
-        unit: The unit of distance.
-    """
-    km = _fake("distance", *sorted((origin, destination))).randint(40, 1500)
-    return {"origin": origin, "destination": destination, "distance": km if unit == "km" else round(km * 0.621371),
-            "unit": unit}
-
-
-def search_restaurants(city: str, cuisine: str):
-    """Search for restaurants in a city that serve a given cuisine.
-
-    Args:
-        city: The city to search in.
-        cuisine: The type of food, for example "Italian".
-    """
-    r = _fake("restaurants", city, cuisine)
-    first = ("Casa", "Little", "Golden", "Blue", "Old", "Royal", "Green", "Happy", "Silver", "Red")
-    second = ("Garden", "Kitchen", "Table", "Lantern", "Corner", "House", "Spoon", "Olive", "Bistro", "Oven")
-    names = r.sample([f"{a} {b}" for a in first for b in second], 3)
-    ratings = sorted((round(r.uniform(3.6, 4.9), 1) for _ in names), reverse=True)
-    return {"city": city, "cuisine": cuisine, "restaurants": [{"name": n, "rating": x} for n, x in zip(names, ratings)]}
-
-
-def book_table(restaurant: str, date: str, time: str, people: int):
-    """Reserve a table at a restaurant.
-
-    Args:
-        restaurant: The restaurant's name.
-        date: The date in YYYY-MM-DD format.
-        time: The time in 24-hour HH:MM format.
-        people: Number of guests.
-    """
-    return {"status": "confirmed", "restaurant": restaurant, "date": date, "time": time, "people": people,
-            "reservation_id": f"R{_fake('table', restaurant, date, time).randint(1000, 9999)}"}
-
-
-def lookup_word(word: str):
-    """Look up the definition of an English word.
-
-    Args:
-        word: The word to define.
-    """
-    part, definition = DICTIONARY.get(word.lower(), ("unknown", "no definition found"))
-    return {"word": word, "part_of_speech": part, "definition": definition}
-
-
-def find_contact(name: str):
-    """Find a person in the address book and return their email address and phone number.
-
-    Args:
-        name: The person's full name.
-    """
-    return {"name": name, "email": _email(name), "phone": f"+1-555-{_fake('phone', name).randint(1000, 9999)}"}
-
-
-def convert_temperature(value: float, from_unit: Literal["celsius", "fahrenheit", "kelvin"],
-                        to_unit: Literal["celsius", "fahrenheit", "kelvin"]):
-    """Convert a temperature between Celsius, Fahrenheit and Kelvin.
-
-    Args:
-        value: The temperature to convert.
-        from_unit: The unit of the given temperature.
-        to_unit: The unit to convert to.
-    """
-    celsius = {"celsius": value, "fahrenheit": (value - 32) * 5 / 9, "kelvin": value - 273.15}[from_unit]
-    result = {"celsius": celsius, "fahrenheit": celsius * 9 / 5 + 32, "kelvin": celsius + 273.15}[to_unit]
-    return {"value": value, "from_unit": from_unit, "to_unit": to_unit, "result": round(result, 2)}
-
-
-def calculate_tip(bill_amount: float, tip_percent: float = 15):
-    """Calculate the tip and the total for a restaurant bill.
-
-    Args:
-        bill_amount: The bill before the tip.
-        tip_percent: The tip as a percentage of the bill, for example 15.
-    """
-    tip = round(bill_amount * tip_percent / 100, 2)
-    return {"tip": tip, "total": round(bill_amount + tip, 2)}
-
-
-def compound_interest(principal: float, annual_rate: float, years: int, compounds_per_year: int = 1):
-    """Calculate the final amount of an investment with compound interest.
-
-    Args:
-        principal: The amount invested at the start.
-        annual_rate: The yearly interest rate in percent, for example 5 for 5%.
-        years: The number of years.
-        compounds_per_year: How many times per year the interest is added.
-    """
-    final = principal * (1 + annual_rate / 100 / compounds_per_year) ** (compounds_per_year * years)
-    return {"final_amount": round(final, 2), "interest_earned": round(final - principal, 2)}
-
-
-def get_news_headlines(topic: str, count: int = 3):
-    """Get the latest news headlines about a topic.
-
-    Args:
-        topic: The news topic, for example "technology".
-        count: How many headlines to return.
-    """
-    r = _fake("news", topic)
-    forms = ("New report shows big changes in {t}", "Experts debate the future of {t}", "{T}: what to watch this week",
-             "Record year for {t}, analysts say", "Five things to know about {t} today", "Why {t} is in the spotlight")
-    picks = r.sample(forms, min(max(count, 1), len(forms)))
-    return {"topic": topic, "headlines": [f.format(t=topic, T=topic.capitalize()) for f in picks]}
-
-
-def create_calendar_event(title: str, date: str, time: str, duration_minutes: int = 60):
-    """Add an event to the calendar.
-
-    Args:
-        title: The event title.
-        date: The date in YYYY-MM-DD format.
-        time: The start time in 24-hour HH:MM format.
-        duration_minutes: How long the event lasts, in minutes.
-    """
-    return {"status": "created", "event_id": f"evt-{_fake('event', title, date, time).randint(1000, 9999)}",
-            "title": title, "date": date, "time": time, "duration_minutes": duration_minutes}
-
-
-_FUNCTIONS = (get_weather, get_forecast, convert_currency, get_stock_price, translate, send_email, get_time, web_search,
-              calculator, calculate_area, search_flights, book_flight, set_reminder, find_recipes, calculate_bmi,
-              get_distance, search_restaurants, book_table, lookup_word, find_contact, convert_temperature,
-              calculate_tip, compound_interest, get_news_headlines, create_calendar_event)
-CATALOG: list[Tool] = [tool(fn) for fn in _FUNCTIONS]
-BY_NAME: dict[str, Tool] = {t.name: t for t in CATALOG}
-# Tools that can do the same job: never offered as a distractor for each other, nor in an irrelevance item.
-MATH_TOOLS = frozenset({"calculator", "calculate_area", "calculate_bmi", "convert_temperature", "calculate_tip",
-                        "compound_interest", "convert_currency"})
-RELATED = {"get_weather": {"get_forecast"}, "get_forecast": {"get_weather"}, "get_news_headlines": {"web_search"},
-           "create_calendar_event": {"set_reminder"}, "set_reminder": {"create_calendar_event"},
-           "lookup_word": {"web_search"}, "calculator": set(MATH_TOOLS)}
-for _name in MATH_TOOLS - {"calculator"}:
-    RELATED[_name] = {"calculator"}
-NEVER_DISTRACTOR = {"web_search"}  # a web search can serve almost any information request
-
-
-def related(name: str) -> set[str]:
-    """The tools that could also serve a request meant for `name` (including itself)."""
-    return {name} | RELATED.get(name, set())
-
-
-# ------------------------------------------------------------------------------------------------------- requests
+# ------------------------------------------------------------------------------------------------ catalog records
 
 
 @dataclass
@@ -494,6 +157,42 @@ class Request:
     text: str  # what the user says
     args: dict[str, Any]
     goal: str  # verb phrase for the reasoning: "check the weather in Paris"
+
+
+@dataclass(frozen=True)
+class Parallel:
+    """How one request asks a tool for several values at once (the parallel kind): `args(rng, k)` draws k argument
+    sets, and a template joins what `label` calls each ("What's the weather in {j}?")."""
+    args: Callable[[random.Random, int], list[dict[str, Any]]]
+    templates: tuple[str, ...]
+    label: Callable[[dict[str, Any]], str]
+
+
+@dataclass(frozen=True)
+class CatalogTool:
+    """One catalog tool in one place: the typed function (its signature and docstring give the schema and the
+    description, `smolthink.tools.tool` derives them; its body returns the fake result), how a request for it is
+    made, and what the replies around it say."""
+    fn: Callable[..., Any]
+    request: Callable[[random.Random], Request]  # a user request it serves: text, arguments, goal
+    capability: str  # what it does, for refusals: "I can't check the weather …"
+    answer: Callable[[dict[str, Any], Any], str]  # (arguments, result) → the reply, quoting the result's values
+    related: tuple[str, ...] = ()  # other tools that serve its requests too: never its distractors
+    math: bool = False  # does arithmetic: related to the calculator (and the calculator to every math tool)
+    distractor: bool = True  # False: never offered where it does not fit (a web search serves almost any request)
+    # (arguments, result) → the reply of a model that works it out itself when no offered tool fits
+    direct: Callable[[dict[str, Any], Any], str] | None = None
+    parallel: Parallel | None = None  # how one request asks it for several values
+
+
+TOOLS: dict[str, CatalogTool] = {}  # name → record, in catalog order
+
+
+def _add(record: CatalogTool) -> None:
+    TOOLS[record.fn.__name__] = record
+
+
+# What request makers and answers write: dates, times and amounts as a user says them, numbers without a needless ".0".
 
 
 def _date(rng: random.Random) -> tuple[str, str]:
@@ -520,6 +219,25 @@ def _num(x: float) -> str:
     return str(int(x)) if float(x).is_integer() else f"{x:g}"
 
 
+_DEGREES = {"celsius": "°C", "fahrenheit": "°F", "kelvin": "K"}
+
+
+# --------------------------------------------------------------------------------------------------------- catalog
+
+
+def get_weather(city: str, unit: Literal["celsius", "fahrenheit"] = "celsius"):
+    """Get the current weather in a city.
+
+    Args:
+        city: The city name, for example "Paris".
+        unit: The temperature unit.
+    """
+    r = _fake("weather", city)
+    celsius = r.randint(-5, 34)
+    return {"city": city, "temperature": celsius if unit == "celsius" else round(celsius * 9 / 5 + 32),
+            "unit": unit, "condition": r.choice(CONDITIONS), "humidity_percent": r.randint(30, 90)}
+
+
 def _r_get_weather(rng: random.Random) -> Request:
     city = rng.choice(CITIES)
     args: dict[str, Any] = {"city": city}
@@ -534,12 +252,65 @@ def _r_get_weather(rng: random.Random) -> Request:
     return Request(text, args, f"check the current weather in {city}")
 
 
+def _answer_get_weather(a: dict[str, Any], r: Any) -> str:
+    deg = "°C" if r["unit"] == "celsius" else "°F"
+    return (f"It's {r['temperature']}{deg} and {r['condition']} in {r['city']}, "
+            f"with {r['humidity_percent']}% humidity.")
+
+
+_add(CatalogTool(get_weather, _r_get_weather, capability="check the weather",
+                 answer=_answer_get_weather,
+                 related=("get_forecast",),
+                 parallel=Parallel(lambda rng, k: [{"city": c} for c in rng.sample(CITIES, k)],
+                                   ("What's the weather in {j}?", "Check the current weather for {j}.",
+                                    "How warm is it right now in {j}?"),
+                                   lambda a: a["city"])))
+
+
+def get_forecast(city: str, days: int = 3):
+    """Get the weather forecast for the next few days in a city, in degrees Celsius.
+
+    Args:
+        city: The city name, for example "Berlin".
+        days: Number of days to forecast, from 1 to 7.
+    """
+    r = _fake("forecast", city)
+    out = []
+    for day in range(1, max(1, min(days, 7)) + 1):
+        high = r.randint(0, 32)
+        out.append({"day": day, "high": high, "low": high - r.randint(4, 10), "condition": r.choice(CONDITIONS)})
+    return {"city": city, "forecast": out}
+
+
 def _r_get_forecast(rng: random.Random) -> Request:
     city, days = rng.choice(CITIES), rng.randint(2, 7)
     text = rng.choice(("What's the forecast for {c} for the next {d} days?",
                        "Give me a {d}-day weather forecast for {c}.",
                        "Will it rain in {c} over the next {d} days?")).format(c=city, d=days)
     return Request(text, {"city": city, "days": days}, f"get a {days}-day forecast for {city}")
+
+
+def _answer_get_forecast(a: dict[str, Any], r: Any) -> str:
+    days = "; ".join(f"day {d['day']}: {d['condition']}, {d['low']}–{d['high']}°C" for d in r["forecast"])
+    return f"Forecast for {r['city']}: {days}."
+
+
+_add(CatalogTool(get_forecast, _r_get_forecast, capability="get a weather forecast",
+                 answer=_answer_get_forecast,
+                 related=("get_weather",)))
+
+
+def convert_currency(amount: float, from_currency: str, to_currency: str):
+    """Convert an amount of money from one currency to another at today's rate.
+
+    Args:
+        amount: The amount of money to convert.
+        from_currency: Three-letter code of the currency to convert from, for example "USD".
+        to_currency: Three-letter code of the currency to convert to, for example "EUR".
+    """
+    rate = USD_RATES.get(to_currency, 1.0) / USD_RATES.get(from_currency, 1.0)
+    return {"amount": amount, "from_currency": from_currency, "to_currency": to_currency, "rate": round(rate, 4),
+            "converted_amount": round(amount * rate, 2)}
 
 
 def _r_convert_currency(rng: random.Random) -> Request:
@@ -554,6 +325,23 @@ def _r_convert_currency(rng: random.Random) -> Request:
                    f"convert {_num(amount)} {src} to {dst}")
 
 
+_add(CatalogTool(convert_currency, _r_convert_currency, capability="convert currencies",
+                 answer=lambda a, r: (f"{_num(r['amount'])} {r['from_currency']} is about {r['converted_amount']} "
+                                      f"{r['to_currency']} (rate {r['rate']})."),
+                 math=True))
+
+
+def get_stock_price(symbol: str):
+    """Get the latest stock price for a ticker symbol, in US dollars.
+
+    Args:
+        symbol: The stock ticker symbol, for example "AAPL".
+    """
+    r = _fake("stock", symbol)
+    return {"symbol": symbol, "price": round(r.uniform(20, 900), 2), "currency": "USD",
+            "change_percent": round(r.uniform(-4, 4), 2)}
+
+
 def _r_get_stock_price(rng: random.Random) -> Request:
     symbol = rng.choice(sorted(STOCKS))
     company = STOCKS[symbol]
@@ -563,12 +351,52 @@ def _r_get_stock_price(rng: random.Random) -> Request:
     return Request(text, {"symbol": symbol}, f"get the stock price of {symbol}")
 
 
+def _answer_get_stock_price(a: dict[str, Any], r: Any) -> str:
+    sign = "+" if r["change_percent"] >= 0 else ""
+    return f"{r['symbol']} is trading at ${r['price']} ({sign}{r['change_percent']}% today)."
+
+
+_add(CatalogTool(get_stock_price, _r_get_stock_price, capability="look up stock prices",
+                 answer=_answer_get_stock_price,
+                 parallel=Parallel(lambda rng, k: [{"symbol": s} for s in rng.sample(sorted(STOCKS), k)],
+                                   ("Get the stock prices of {j}.", "How are {j} trading today?", "Price check: {j}."),
+                                   lambda a: a["symbol"])))
+
+
+def translate(text: str, target_language: str):
+    """Translate a short text into another language.
+
+    Args:
+        text: The text to translate.
+        target_language: The language to translate into, for example "Spanish".
+    """
+    known = TRANSLATIONS.get(text.lower(), {})
+    return {"translation": known.get(target_language, f"[{target_language}] {text}"),
+            "target_language": target_language}
+
+
 def _r_translate(rng: random.Random) -> Request:
     phrase = rng.choice(sorted(TRANSLATIONS))
     language = rng.choice(("French", "Spanish", "German", "Italian", "Portuguese"))
     text = rng.choice(('Translate "{p}" into {l}.', 'How do you say "{p}" in {l}?', 'What is "{p}" in {l}?')
                       ).format(p=phrase, l=language)
     return Request(text, {"text": phrase, "target_language": language}, f'translate "{phrase}" into {language}')
+
+
+_add(CatalogTool(translate, _r_translate, capability="translate text",
+                 answer=lambda a, r: f'In {r["target_language"]}, "{a["text"]}" is "{r["translation"]}".',
+                 direct=lambda a, r: f'In {a["target_language"]}, "{a["text"]}" is "{r["translation"]}".'))
+
+
+def send_email(to: str, subject: str, body: str):
+    """Send an email.
+
+    Args:
+        to: The recipient's email address.
+        subject: The subject line.
+        body: The text of the email.
+    """
+    return {"status": "sent", "to": to, "message_id": f"msg-{_fake('email', to, subject).randint(10000, 99999)}"}
 
 
 def _r_send_email(rng: random.Random) -> Request:
@@ -580,12 +408,48 @@ def _r_send_email(rng: random.Random) -> Request:
     return Request(text, {"to": to, "subject": subject, "body": body}, f"send an email to {to}")
 
 
+_add(CatalogTool(send_email, _r_send_email, capability="send emails",
+                 answer=lambda a, r: f"Done! Your email to {r['to']} has been sent."))
+
+
+def get_time(city: str):
+    """Get the current local time in a city.
+
+    Args:
+        city: The city name, for example "Tokyo".
+    """
+    r = _fake("time", city)
+    return {"city": city, "local_time": f"{r.randint(0, 23):02d}:{r.choice(range(0, 60, 5)):02d}"}
+
+
 def _r_get_time(rng: random.Random) -> Request:
     city = rng.choice(CITIES)
     text = rng.choice(("What time is it in {c}?", "What's the local time in {c} right now?",
                        "Tell me the current time in {c}.")
                       ).format(c=city)
     return Request(text, {"city": city}, f"find the local time in {city}")
+
+
+_add(CatalogTool(get_time, _r_get_time, capability="look up the local time",
+                 answer=lambda a, r: f"It's {r['local_time']} in {r['city']} right now.",
+                 parallel=Parallel(lambda rng, k: [{"city": c} for c in rng.sample(CITIES, k)],
+                                   ("What time is it in {j}?", "Tell me the local time in {j}."),
+                                   lambda a: a["city"])))
+
+
+def web_search(search_str: str) -> str:
+    """Search the web with DuckDuckGo and return the top results (title, URL and snippet).
+
+    Args:
+        search_str: The search query, for example "population of Lyon 2024".
+    """
+    slug = "-".join(search_str.lower().split())[:40]
+    r = _fake("search", search_str)
+    sites = r.sample(("wikipedia.org", "britannica.com", "bbc.com", "nationalgeographic.com", "howstuffworks.com"), 2)
+    return (f"[1] {search_str[:1].upper() + search_str[1:]} - overview\nhttps://{sites[0]}/{slug}\n"
+            f"A summary of {search_str}, with key facts and figures.\n\n"
+            f"[2] Guide: {search_str}\nhttps://{sites[1]}/{slug}\n"
+            f"Practical details and recent updates about {search_str}.")
 
 
 def _r_web_search(rng: random.Random) -> Request:
@@ -595,6 +459,17 @@ def _r_web_search(rng: random.Random) -> Request:
     return Request(text, {"search_str": query}, f"search the web for {query}")
 
 
+def _answer_web_search(a: dict[str, Any], r: Any) -> str:
+    first = r.split("\n")
+    return f"The top result is \"{first[0][4:]}\" ({first[1]}): {first[2]}"
+
+
+_add(CatalogTool(web_search, _r_web_search, capability="search the web",
+                 answer=_answer_web_search,
+                 distractor=False))
+
+
+# The calculator is the chat runtime's own (smolthink.tools.calculator): training shows the schema a model meets there.
 def _r_calculator(rng: random.Random) -> Request:
     a, b, c = rng.randint(12, 999), rng.randint(2, 99), rng.randint(2, 30)
     expression, spoken = rng.choice((  # (what the tool gets, what the user says)
@@ -609,6 +484,32 @@ def _r_calculator(rng: random.Random) -> Request:
                        "What is {s}? Please compute it exactly.")
                       ).format(s=spoken)
     return Request(text, {"expression": expression}, f"compute {expression}")
+
+
+_add(CatalogTool(calculator, _r_calculator, capability="run a calculator",
+                 answer=lambda a, r: f"{a['expression']} = {r}.",
+                 math=True,
+                 direct=lambda a, r: f"{a['expression']} = {r}."))
+
+
+def calculate_area(shape: Literal["circle", "square", "rectangle", "triangle"], length: float,
+                   width: float | None = None):
+    """Calculate the area of a simple shape.
+
+    Args:
+        shape: The kind of shape.
+        length: The radius of a circle, the side of a square, the length of a rectangle or the base of a triangle.
+        width: The width of a rectangle or the height of a triangle; not used for circles and squares.
+    """
+    if shape == "circle":
+        area = math.pi * length**2
+    elif shape == "square":
+        area = length**2
+    elif shape == "rectangle":
+        area = length * (width or 0)
+    else:
+        area = length * (width or 0) / 2
+    return {"shape": shape, "area": round(area, 2)}
 
 
 def _r_calculate_area(rng: random.Random) -> Request:
@@ -631,6 +532,31 @@ def _r_calculate_area(rng: random.Random) -> Request:
     return Request(text.format(l=length, w=args.get("width")), args, f"find the area of a {shape}")
 
 
+_add(CatalogTool(calculate_area, _r_calculate_area, capability="calculate areas",
+                 answer=lambda a, r: f"The area of the {r['shape']} is {r['area']} square units.",
+                 math=True,
+                 direct=lambda a, r: f"The area is {r['area']} square units."))
+
+
+def search_flights(origin: str, destination: str, date: str, passengers: int = 1):
+    """Search for flights between two cities on a given date.
+
+    Args:
+        origin: The departure city.
+        destination: The arrival city.
+        date: The travel date in YYYY-MM-DD format.
+        passengers: Number of passengers.
+    """
+    r = _fake("flights", origin, destination, date)
+    flights = []
+    for _ in range(3):
+        code = r.choice(("AF", "BA", "LH", "IB", "KL", "UA", "DL", "AZ", "TP", "JL"))
+        flights.append({"flight_number": f"{code}{r.randint(100, 9999)}",
+                        "departure_time": f"{r.randint(6, 21):02d}:{r.choice(range(0, 60, 5)):02d}",
+                        "price": r.randint(60, 900) * passengers, "currency": "USD"})
+    return {"origin": origin, "destination": destination, "date": date, "flights": flights}
+
+
 def _r_search_flights(rng: random.Random) -> Request:
     origin, destination = rng.sample(CITIES, 2)
     iso, said = _date(rng)
@@ -645,6 +571,28 @@ def _r_search_flights(rng: random.Random) -> Request:
     return Request(text, args, f"search flights from {origin} to {destination} on {iso}")
 
 
+def _answer_search_flights(a: dict[str, Any], r: Any) -> str:
+    best = min(r["flights"], key=lambda f: f["price"])
+    listing = ", ".join(f"{f['flight_number']} at {f['departure_time']} (${f['price']})" for f in r["flights"])
+    return f"I found {len(r['flights'])} flights: {listing}. The cheapest is {best['flight_number']}."
+
+
+_add(CatalogTool(search_flights, _r_search_flights, capability="search for flights",
+                 answer=_answer_search_flights))
+
+
+def book_flight(flight_number: str, passengers: int = 1):
+    """Book seats on a flight.
+
+    Args:
+        flight_number: The flight number, for example "BA117".
+        passengers: Number of seats to book.
+    """
+    r = _fake("booking", flight_number, passengers)
+    return {"status": "confirmed", "flight_number": flight_number, "passengers": passengers,
+            "confirmation_code": "".join(r.choice("ABCDEFGHJKLMNPQRSTUVWXYZ23456789") for _ in range(6))}
+
+
 def _r_book_flight(rng: random.Random) -> Request:
     number = rng.choice(("AF", "BA", "LH", "IB", "KL", "UA")) + str(rng.randint(100, 9999))
     args: dict[str, Any] = {"flight_number": number}
@@ -657,12 +605,49 @@ def _r_book_flight(rng: random.Random) -> Request:
     return Request(text, args, f"book flight {number}")
 
 
+_add(CatalogTool(book_flight, _r_book_flight, capability="book flights",
+                 answer=lambda a, r: (f"Your booking on {r['flight_number']} for {r['passengers']} is confirmed. "
+                                      f"Confirmation code: {r['confirmation_code']}.")))
+
+
+def set_reminder(message: str, time: str):
+    """Set a reminder for later today.
+
+    Args:
+        message: What to be reminded about.
+        time: The time of the reminder in 24-hour HH:MM format, for example "18:30".
+    """
+    return {"status": "scheduled", "message": message, "time": time}
+
+
 def _r_set_reminder(rng: random.Random) -> Request:
     message = rng.choice(REMINDERS)
     hhmm, said = _time(rng)
     text = rng.choice(("Remind me to {m} at {t}.", "Set a reminder at {t} to {m}.", "Can you remind me at {t} to {m}?")
                       ).format(m=message, t=said)
     return Request(text, {"message": message, "time": hhmm}, f"set a reminder to {message} at {hhmm}")
+
+
+_add(CatalogTool(set_reminder, _r_set_reminder, capability="set reminders",
+                 answer=lambda a, r: f"Reminder set for {r['time']}: {r['message']}.",
+                 related=("create_calendar_event",)))
+
+
+def find_recipes(ingredient: str, diet: Literal["any", "vegetarian", "vegan", "gluten-free"] = "any",
+                 max_minutes: int = 60):
+    """Find recipes that use an ingredient.
+
+    Args:
+        ingredient: The main ingredient, for example "chicken".
+        diet: A dietary restriction the recipes must follow.
+        max_minutes: The longest total cooking time allowed, in minutes.
+    """
+    r = _fake("recipes", ingredient, diet)
+    styles = ("Garlic", "Lemon", "Spicy", "Creamy", "Roasted", "Herb", "Honey", "Smoky")
+    dishes = ("Stir-Fry", "Salad", "Soup", "Curry", "Bake", "Skillet", "Bowl", "Tacos")
+    recipes = [{"name": f"{r.choice(styles)} {ingredient.title()} {r.choice(dishes)}",
+                "minutes": r.randint(10, max(10, max_minutes))} for _ in range(2)]
+    return {"ingredient": ingredient, "diet": diet, "recipes": recipes}
 
 
 def _r_find_recipes(rng: random.Random) -> Request:
@@ -682,12 +667,53 @@ def _r_find_recipes(rng: random.Random) -> Request:
     return Request(text, args, f"find recipes with {ingredient}")
 
 
+def _answer_find_recipes(a: dict[str, Any], r: Any) -> str:
+    names = " and ".join(f"{x['name']} ({x['minutes']} min)" for x in r["recipes"])
+    return f"Here are two ideas: {names}."
+
+
+_add(CatalogTool(find_recipes, _r_find_recipes, capability="look up recipes",
+                 answer=_answer_find_recipes))
+
+
+def calculate_bmi(weight_kg: float, height_m: float):
+    """Calculate the body mass index (BMI).
+
+    Args:
+        weight_kg: Body weight in kilograms.
+        height_m: Height in meters.
+    """
+    bmi = round(weight_kg / height_m**2, 1)
+    category = "underweight" if bmi < 18.5 else "normal weight" if bmi < 25 else "overweight" if bmi < 30 else "obese"
+    return {"bmi": bmi, "category": category}
+
+
 def _r_calculate_bmi(rng: random.Random) -> Request:
     weight, height = rng.randint(45, 110), round(rng.uniform(1.5, 1.95), 2)
     text = rng.choice(("What's the BMI of someone who weighs {w} kg and is {h} m tall?",
                        "Calculate my BMI: I'm {h} m tall and weigh {w} kg.",
                        "BMI for {w} kg at {h} m?")).format(w=weight, h=height)
     return Request(text, {"weight_kg": weight, "height_m": height}, "calculate a BMI")
+
+
+_add(CatalogTool(calculate_bmi, _r_calculate_bmi, capability="calculate a BMI",
+                 answer=lambda a, r: f"The BMI is {r['bmi']}, which is in the {r['category']} range.",
+                 math=True,
+                 direct=lambda a, r: (f"That BMI is {a['weight_kg']} / {a['height_m']}² ≈ {r['bmi']} "
+                                      f"({r['category']}).")))
+
+
+def get_distance(origin: str, destination: str, unit: Literal["km", "miles"] = "km"):
+    """Get the driving distance between two cities.
+
+    Args:
+        origin: The starting city.
+        destination: The destination city.
+        unit: The unit of distance.
+    """
+    km = _fake("distance", *sorted((origin, destination))).randint(40, 1500)
+    return {"origin": origin, "destination": destination, "distance": km if unit == "km" else round(km * 0.621371),
+            "unit": unit}
 
 
 def _r_get_distance(rng: random.Random) -> Request:
@@ -702,12 +728,55 @@ def _r_get_distance(rng: random.Random) -> Request:
     return Request(text, args, f"get the distance from {origin} to {destination}")
 
 
+_add(CatalogTool(get_distance, _r_get_distance, capability="look up distances between cities",
+                 answer=lambda a, r: f"It's {r['distance']} {r['unit']} from {r['origin']} to {r['destination']}."))
+
+
+def search_restaurants(city: str, cuisine: str):
+    """Search for restaurants in a city that serve a given cuisine.
+
+    Args:
+        city: The city to search in.
+        cuisine: The type of food, for example "Italian".
+    """
+    r = _fake("restaurants", city, cuisine)
+    first = ("Casa", "Little", "Golden", "Blue", "Old", "Royal", "Green", "Happy", "Silver", "Red")
+    second = ("Garden", "Kitchen", "Table", "Lantern", "Corner", "House", "Spoon", "Olive", "Bistro", "Oven")
+    names = r.sample([f"{a} {b}" for a in first for b in second], 3)
+    ratings = sorted((round(r.uniform(3.6, 4.9), 1) for _ in names), reverse=True)
+    return {"city": city, "cuisine": cuisine, "restaurants": [{"name": n, "rating": x} for n, x in zip(names, ratings)]}
+
+
 def _r_search_restaurants(rng: random.Random) -> Request:
     city, cuisine = rng.choice(CITIES), rng.choice(CUISINES)
     text = rng.choice(("Find {c} restaurants in {t}.", "Any good {c} places to eat in {t}?",
                        "I'm in {t} and craving {c} food. Where can I go?")
                       ).format(c=cuisine, t=city)
     return Request(text, {"city": city, "cuisine": cuisine}, f"find {cuisine} restaurants in {city}")
+
+
+def _answer_search_restaurants(a: dict[str, Any], r: Any) -> str:
+    top = r["restaurants"][0]
+    others = ", ".join(f"{x['name']} ({x['rating']})" for x in r["restaurants"][1:])
+    return (f"The best-rated {r['cuisine']} place in {r['city']} is {top['name']} ({top['rating']} stars); "
+            f"also try {others}.")
+
+
+_add(CatalogTool(search_restaurants, _r_search_restaurants, capability="search for restaurants",
+                 answer=_answer_search_restaurants))
+
+
+def book_table(restaurant: str, date: str, time: str, people: int):
+    """Reserve a table at a restaurant.
+
+    Args:
+        restaurant: The restaurant's name.
+        date: The date in YYYY-MM-DD format.
+        time: The time in 24-hour HH:MM format.
+        people: Number of guests.
+    """
+    return {"status": "confirmed", "restaurant": restaurant, "date": date, "time": time, "people": people,
+            "reservation_id": f"R{_fake('table', restaurant, date, time).randint(1000, 9999)}"}
 
 
 def _r_book_table(rng: random.Random) -> Request:
@@ -723,10 +792,43 @@ def _r_book_table(rng: random.Random) -> Request:
                    f"book a table at {restaurant}")
 
 
+_add(CatalogTool(book_table, _r_book_table, capability="book restaurant tables",
+                 answer=lambda a, r: (f"Your table for {r['people']} at {r['restaurant']} on {r['date']} "
+                                      f"at {r['time']} is confirmed (reservation {r['reservation_id']}).")))
+
+
+def lookup_word(word: str):
+    """Look up the definition of an English word.
+
+    Args:
+        word: The word to define.
+    """
+    part, definition = DICTIONARY.get(word.lower(), ("unknown", "no definition found"))
+    return {"word": word, "part_of_speech": part, "definition": definition}
+
+
 def _r_lookup_word(rng: random.Random) -> Request:
     word = rng.choice(sorted(DICTIONARY))
     text = rng.choice(('What does "{w}" mean?', "Define the word {w}.", "Look up the meaning of {w}.")).format(w=word)
     return Request(text, {"word": word}, f'look up the word "{word}"')
+
+
+_add(CatalogTool(lookup_word, _r_lookup_word, capability="look up word definitions",
+                 answer=lambda a, r: f'"{r["word"]}" ({r["part_of_speech"]}) means {r["definition"]}.',
+                 related=("web_search",),
+                 direct=lambda a, r: f'"{a["word"]}" means {r["definition"]}.',
+                 parallel=Parallel(lambda rng, k: [{"word": w} for w in rng.sample(sorted(DICTIONARY), k)],
+                                   ("Define these words: {j}.", "What do {j} mean?"),
+                                   lambda a: f'"{a["word"]}"')))
+
+
+def find_contact(name: str):
+    """Find a person in the address book and return their email address and phone number.
+
+    Args:
+        name: The person's full name.
+    """
+    return {"name": name, "email": _email(name), "phone": f"+1-555-{_fake('phone', name).randint(1000, 9999)}"}
 
 
 def _r_find_contact(rng: random.Random) -> Request:
@@ -734,6 +836,27 @@ def _r_find_contact(rng: random.Random) -> Request:
     text = rng.choice(("What's {n}'s phone number?", "Find the contact details for {n}.", "Look up {n} in my contacts.")
                       ).format(n=name)
     return Request(text, {"name": name}, f"find {name}'s contact details")
+
+
+_add(CatalogTool(find_contact, _r_find_contact, capability="look up contacts",
+                 answer=lambda a, r: f"{r['name']}: email {r['email']}, phone {r['phone']}.",
+                 parallel=Parallel(lambda rng, k: [{"name": n} for n in rng.sample(CONTACTS, k)],
+                                   ("Find the contact details for {j}.", "Look up {j} in my contacts."),
+                                   lambda a: a["name"])))
+
+
+def convert_temperature(value: float, from_unit: Literal["celsius", "fahrenheit", "kelvin"],
+                        to_unit: Literal["celsius", "fahrenheit", "kelvin"]):
+    """Convert a temperature between Celsius, Fahrenheit and Kelvin.
+
+    Args:
+        value: The temperature to convert.
+        from_unit: The unit of the given temperature.
+        to_unit: The unit to convert to.
+    """
+    celsius = {"celsius": value, "fahrenheit": (value - 32) * 5 / 9, "kelvin": value - 273.15}[from_unit]
+    result = {"celsius": celsius, "fahrenheit": celsius * 9 / 5 + 32, "kelvin": celsius + 273.15}[to_unit]
+    return {"value": value, "from_unit": from_unit, "to_unit": to_unit, "result": round(result, 2)}
 
 
 def _r_convert_temperature(rng: random.Random) -> Request:
@@ -744,6 +867,25 @@ def _r_convert_temperature(rng: random.Random) -> Request:
                       ).format(v=value, s=src.capitalize() if src != "kelvin" else "kelvin",
                                d=dst.capitalize() if dst != "kelvin" else "kelvin")
     return Request(text, {"value": value, "from_unit": src, "to_unit": dst}, f"convert {value} {src} to {dst}")
+
+
+_add(CatalogTool(convert_temperature, _r_convert_temperature, capability="convert temperatures",
+                 answer=lambda a, r: (f"{_num(r['value'])} {_DEGREES[r['from_unit']]} is "
+                                      f"{_num(r['result'])} {_DEGREES[r['to_unit']]}."),
+                 math=True,
+                 direct=lambda a, r: (f"{_num(a['value'])} {_DEGREES[a['from_unit']]} is "
+                                      f"{_num(r['result'])} {_DEGREES[a['to_unit']]}.")))
+
+
+def calculate_tip(bill_amount: float, tip_percent: float = 15):
+    """Calculate the tip and the total for a restaurant bill.
+
+    Args:
+        bill_amount: The bill before the tip.
+        tip_percent: The tip as a percentage of the bill, for example 15.
+    """
+    tip = round(bill_amount * tip_percent / 100, 2)
+    return {"tip": tip, "total": round(bill_amount + tip, 2)}
 
 
 def _r_calculate_tip(rng: random.Random) -> Request:
@@ -757,6 +899,25 @@ def _r_calculate_tip(rng: random.Random) -> Request:
         text = rng.choice(("How much should I tip on a ${b} bill?", "Work out the tip for a ${b} dinner."))
     return Request(text.format(b=_num(bill), p=args.get("tip_percent")), args,
                    f"calculate the tip on a ${_num(bill)} bill")
+
+
+_add(CatalogTool(calculate_tip, _r_calculate_tip, capability="calculate tips",
+                 answer=lambda a, r: f"The tip is ${r['tip']}, so the total is ${r['total']}.",
+                 math=True,
+                 direct=lambda a, r: f"The tip is ${r['tip']}, for a total of ${r['total']}."))
+
+
+def compound_interest(principal: float, annual_rate: float, years: int, compounds_per_year: int = 1):
+    """Calculate the final amount of an investment with compound interest.
+
+    Args:
+        principal: The amount invested at the start.
+        annual_rate: The yearly interest rate in percent, for example 5 for 5%.
+        years: The number of years.
+        compounds_per_year: How many times per year the interest is added.
+    """
+    final = principal * (1 + annual_rate / 100 / compounds_per_year) ** (compounds_per_year * years)
+    return {"final_amount": round(final, 2), "interest_earned": round(final - principal, 2)}
 
 
 def _r_compound_interest(rng: random.Random) -> Request:
@@ -773,6 +934,27 @@ def _r_compound_interest(rng: random.Random) -> Request:
     return Request(text, args, f"compute compound interest on ${principal}")
 
 
+_add(CatalogTool(compound_interest, _r_compound_interest, capability="calculate compound interest",
+                 answer=lambda a, r: (f"You would end up with ${r['final_amount']}, "
+                                      f"earning ${r['interest_earned']} in interest."),
+                 math=True,
+                 direct=lambda a, r: f"After {a['years']} years you would have about ${r['final_amount']}."))
+
+
+def get_news_headlines(topic: str, count: int = 3):
+    """Get the latest news headlines about a topic.
+
+    Args:
+        topic: The news topic, for example "technology".
+        count: How many headlines to return.
+    """
+    r = _fake("news", topic)
+    forms = ("New report shows big changes in {t}", "Experts debate the future of {t}", "{T}: what to watch this week",
+             "Record year for {t}, analysts say", "Five things to know about {t} today", "Why {t} is in the spotlight")
+    picks = r.sample(forms, min(max(count, 1), len(forms)))
+    return {"topic": topic, "headlines": [f.format(t=topic, T=topic.capitalize()) for f in picks]}
+
+
 def _r_get_news_headlines(rng: random.Random) -> Request:
     topic = rng.choice(TOPICS)
     args: dict[str, Any] = {"topic": topic}
@@ -783,6 +965,24 @@ def _r_get_news_headlines(rng: random.Random) -> Request:
     text = rng.choice(("Show me {n} headlines about {t}.", "What's in the news about {t}? Give me {n} headlines.",
                        "Get {n} news headlines on {t}.")).format(n=count_text, t=topic)
     return Request(text, args, f"get news headlines about {topic}")
+
+
+_add(CatalogTool(get_news_headlines, _r_get_news_headlines, capability="get news headlines",
+                 answer=lambda a, r: f"Latest on {r['topic']}: " + "; ".join(r["headlines"]) + ".",
+                 related=("web_search",)))
+
+
+def create_calendar_event(title: str, date: str, time: str, duration_minutes: int = 60):
+    """Add an event to the calendar.
+
+    Args:
+        title: The event title.
+        date: The date in YYYY-MM-DD format.
+        time: The start time in 24-hour HH:MM format.
+        duration_minutes: How long the event lasts, in minutes.
+    """
+    return {"status": "created", "event_id": f"evt-{_fake('event', title, date, time).randint(1000, 9999)}",
+            "title": title, "date": date, "time": time, "duration_minutes": duration_minutes}
 
 
 def _r_create_calendar_event(rng: random.Random) -> Request:
@@ -800,127 +1000,31 @@ def _r_create_calendar_event(rng: random.Random) -> Request:
     return Request(text, args, f'add "{title}" to the calendar')
 
 
-REQUESTS: dict[str, Callable[[random.Random], Request]] = {
-    name: globals()[f"_r_{name}"] for name in BY_NAME
-}
-
-# What a tool can do, in short, for refusals ("I can't check the weather …"); and what the assistant answers from a
-# result.
-CAPABILITY = {
-    "get_weather": "check the weather",
-    "get_forecast": "get a weather forecast",
-    "convert_currency": "convert currencies",
-    "get_stock_price": "look up stock prices",
-    "translate": "translate text",
-    "send_email": "send emails",
-    "get_time": "look up the local time",
-    "web_search": "search the web",
-    "calculator": "run a calculator",
-    "calculate_area": "calculate areas",
-    "search_flights": "search for flights",
-    "book_flight": "book flights",
-    "set_reminder": "set reminders",
-    "find_recipes": "look up recipes",
-    "calculate_bmi": "calculate a BMI",
-    "get_distance": "look up distances between cities",
-    "search_restaurants": "search for restaurants",
-    "book_table": "book restaurant tables",
-    "lookup_word": "look up word definitions",
-    "find_contact": "look up contacts",
-    "convert_temperature": "convert temperatures",
-    "calculate_tip": "calculate tips",
-    "compound_interest": "calculate compound interest",
-    "get_news_headlines": "get news headlines",
-    "create_calendar_event": "add calendar events",
-}
+_add(CatalogTool(create_calendar_event, _r_create_calendar_event, capability="add calendar events",
+                 answer=lambda a, r: (f'"{r["title"]}" is on your calendar for {r["date"]} at {r["time"]} '
+                                      f'({r["duration_minutes"]} min).'),
+                 related=("set_reminder",)))
 
 
-_DEGREES = {"celsius": "°C", "fahrenheit": "°F", "kelvin": "K"}
+# -------------------------------------------------------------------------------------- tables made from the records
+
+CATALOG: list[Tool] = [tool(record.fn) for record in TOOLS.values()]
+BY_NAME: dict[str, Tool] = {t.name: t for t in CATALOG}
+REQUESTS: dict[str, Callable[[random.Random], Request]] = {name: record.request for name, record in TOOLS.items()}
+# Tools that can do the same job: never offered as a distractor for each other, nor in an irrelevance item.
+MATH_TOOLS = frozenset(name for name, record in TOOLS.items() if record.math)
+RELATED = {name: {*record.related, *(["calculator"] if record.math else [])}
+           for name, record in TOOLS.items() if record.related or record.math}
+RELATED["calculator"] = set(MATH_TOOLS)
+NEVER_DISTRACTOR = {name for name, record in TOOLS.items() if not record.distractor}
 
 
-def _answer(name: str, args: dict[str, Any], result: Any) -> str:
-    """The assistant's reply once a tool has returned: it quotes the values of the result."""
-    r = result
-    if name == "get_weather":
-        deg = "°C" if r["unit"] == "celsius" else "°F"
-        return (f"It's {r['temperature']}{deg} and {r['condition']} in {r['city']}, "
-                f"with {r['humidity_percent']}% humidity.")
-    if name == "get_forecast":
-        days = "; ".join(f"day {d['day']}: {d['condition']}, {d['low']}–{d['high']}°C" for d in r["forecast"])
-        return f"Forecast for {r['city']}: {days}."
-    if name == "convert_currency":
-        return (f"{_num(r['amount'])} {r['from_currency']} is about {r['converted_amount']} {r['to_currency']} "
-                f"(rate {r['rate']}).")
-    if name == "get_stock_price":
-        sign = "+" if r["change_percent"] >= 0 else ""
-        return f"{r['symbol']} is trading at ${r['price']} ({sign}{r['change_percent']}% today)."
-    if name == "translate":
-        return f'In {r["target_language"]}, "{args["text"]}" is "{r["translation"]}".'
-    if name == "send_email":
-        return f"Done! Your email to {r['to']} has been sent."
-    if name == "get_time":
-        return f"It's {r['local_time']} in {r['city']} right now."
-    if name == "web_search":
-        first = r.split("\n")
-        return f"The top result is \"{first[0][4:]}\" ({first[1]}): {first[2]}"
-    if name == "calculator":
-        return f"{args['expression']} = {r}."
-    if name == "calculate_area":
-        return f"The area of the {r['shape']} is {r['area']} square units."
-    if name == "search_flights":
-        best = min(r["flights"], key=lambda f: f["price"])
-        listing = ", ".join(f"{f['flight_number']} at {f['departure_time']} (${f['price']})" for f in r["flights"])
-        return f"I found {len(r['flights'])} flights: {listing}. The cheapest is {best['flight_number']}."
-    if name == "book_flight":
-        return (f"Your booking on {r['flight_number']} for {r['passengers']} is confirmed. "
-                f"Confirmation code: {r['confirmation_code']}.")
-    if name == "set_reminder":
-        return f"Reminder set for {r['time']}: {r['message']}."
-    if name == "find_recipes":
-        names = " and ".join(f"{x['name']} ({x['minutes']} min)" for x in r["recipes"])
-        return f"Here are two ideas: {names}."
-    if name == "calculate_bmi":
-        return f"The BMI is {r['bmi']}, which is in the {r['category']} range."
-    if name == "get_distance":
-        return f"It's {r['distance']} {r['unit']} from {r['origin']} to {r['destination']}."
-    if name == "search_restaurants":
-        top = r["restaurants"][0]
-        others = ", ".join(f"{x['name']} ({x['rating']})" for x in r["restaurants"][1:])
-        return (f"The best-rated {r['cuisine']} place in {r['city']} is {top['name']} ({top['rating']} stars); "
-                f"also try {others}.")
-    if name == "book_table":
-        return (f"Your table for {r['people']} at {r['restaurant']} on {r['date']} at {r['time']} is confirmed "
-                f"(reservation {r['reservation_id']}).")
-    if name == "lookup_word":
-        return f'"{r["word"]}" ({r["part_of_speech"]}) means {r["definition"]}.'
-    if name == "find_contact":
-        return f"{r['name']}: email {r['email']}, phone {r['phone']}."
-    if name == "convert_temperature":
-        return f"{_num(r['value'])} {_DEGREES[r['from_unit']]} is {_num(r['result'])} {_DEGREES[r['to_unit']]}."
-    if name == "calculate_tip":
-        return f"The tip is ${r['tip']}, so the total is ${r['total']}."
-    if name == "compound_interest":
-        return f"You would end up with ${r['final_amount']}, earning ${r['interest_earned']} in interest."
-    if name == "get_news_headlines":
-        return f"Latest on {r['topic']}: " + "; ".join(r["headlines"]) + "."
-    if name == "create_calendar_event":
-        return f'"{r["title"]}" is on your calendar for {r["date"]} at {r["time"]} ({r["duration_minutes"]} min).'
-    raise KeyError(name)
+def related(name: str) -> set[str]:
+    """The tools that could also serve a request meant for `name` (including itself)."""
+    return {name} | RELATED.get(name, set())
 
 
-# Requests a model can answer itself when no tool fits: the answer comes from the (deterministic) catalog function.
-_DIRECT = {
-    "calculate_area": lambda a, r: f"The area is {r['area']} square units.",
-    "calculate_bmi": lambda a, r: f"That BMI is {a['weight_kg']} / {a['height_m']}² ≈ {r['bmi']} ({r['category']}).",
-    "convert_temperature": lambda a, r: (
-        f"{_num(a['value'])} {_DEGREES[a['from_unit']]} is {_num(r['result'])} {_DEGREES[a['to_unit']]}."),
-    "calculate_tip": lambda a, r: f"The tip is ${r['tip']}, for a total of ${r['total']}.",
-    "translate": lambda a, r: f'In {a["target_language"]}, "{a["text"]}" is "{r["translation"]}".',
-    "lookup_word": lambda a, r: f'"{a["word"]}" means {r["definition"]}.',
-    "calculator": lambda a, r: f"{a['expression']} = {r}.",
-    "compound_interest": lambda a, r: f"After {a['years']} years you would have about ${r['final_amount']}.",
-}
-
+# What the irrelevance kind answers without a tool: general knowledge, and small talk.
 GENERAL_QA = (
     ("What is the capital of France?", "The capital of France is Paris."),
     ("What is the capital of Japan?", "The capital of Japan is Tokyo."),
@@ -1050,35 +1154,18 @@ def _answer_from_result(rng: random.Random) -> tuple[list, list[str], dict]:
                 {"role": "assistant", "content": "", "reasoning": _call_reasoning(rng, name, req, others),
                  "tool_calls": [_call(name, req.args)]},
                 tool_msg,
-                {"role": "assistant", "content": _answer(name, req.args, result), "reasoning": after}]
+                {"role": "assistant", "content": TOOLS[name].answer(req.args, result), "reasoning": after}]
     return messages, [name, *others], {}
-
-
-_PARALLEL_SAME = {  # tool → (k argument sets, request templates over the joined values, how a value is named)
-    "get_weather": (lambda rng, k: [{"city": c} for c in rng.sample(CITIES, k)],
-                    ("What's the weather in {j}?", "Check the current weather for {j}.",
-                     "How warm is it right now in {j}?"),
-                    lambda a: a["city"]),
-    "get_time": (lambda rng, k: [{"city": c} for c in rng.sample(CITIES, k)],
-                 ("What time is it in {j}?", "Tell me the local time in {j}."), lambda a: a["city"]),
-    "get_stock_price": (lambda rng, k: [{"symbol": s} for s in rng.sample(sorted(STOCKS), k)],
-                        ("Get the stock prices of {j}.", "How are {j} trading today?", "Price check: {j}."),
-                        lambda a: a["symbol"]),
-    "lookup_word": (lambda rng, k: [{"word": w} for w in rng.sample(sorted(DICTIONARY), k)],
-                    ("Define these words: {j}.", "What do {j} mean?"), lambda a: f'"{a["word"]}"'),
-    "find_contact": (lambda rng, k: [{"name": n} for n in rng.sample(CONTACTS, k)],
-                     ("Find the contact details for {j}.", "Look up {j} in my contacts."), lambda a: a["name"]),
-}
 
 
 def _parallel(rng: random.Random) -> tuple[list, list[str], dict]:
     k = rng.choice((2, 2, 3))
     if rng.random() < 0.5:
-        name = rng.choice(sorted(_PARALLEL_SAME))
-        make, templates, label = _PARALLEL_SAME[name]
-        arg_list = make(rng, k)
-        items = join_words([label(a) for a in arg_list])
-        text = rng.choice(templates).format(j=items)
+        name = rng.choice(sorted(n for n, record in TOOLS.items() if record.parallel))
+        same = TOOLS[name].parallel
+        arg_list = same.args(rng, k)
+        items = join_words([same.label(a) for a in arg_list])
+        text = rng.choice(same.templates).format(j=items)
         calls = [(name, a) for a in arg_list]
         used = [name]
         others = _distractors(rng, set(used), rng.randint(0, 3))
@@ -1212,14 +1299,15 @@ def _irrelevance(rng: random.Random) -> tuple[list, list[str], dict]:
         blocked = related(needed) | {"web_search", "calculator"}
         offered = rng.sample(sorted(set(BY_NAME) - blocked), rng.randint(1, 3))
         reasoning = f"{_comparison(rng, req.goal, offered, ())} No tool fits, so I won't call any."
-        if needed in _DIRECT:
+        direct = TOOLS[needed].direct
+        if direct is not None:
             value = BY_NAME[needed].fn(**req.args)
-            content = _DIRECT[needed](req.args, value)
+            content = direct(req.args, value)
             reasoning += " I can work this out myself."
         else:
             content = rng.choice(("Sorry, I can't {c} with the tools I have.",
                                   "I don't have a tool to {c}, so I can't help with that right now.",
-                                  "Unfortunately I'm not able to {c} here.")).format(c=CAPABILITY[needed])
+                                  "Unfortunately I'm not able to {c} here.")).format(c=TOOLS[needed].capability)
         text, extra = req.text, {"needed": needed}
     elif roll < 0.55:  # general knowledge the model can answer itself
         text, content = rng.choice(GENERAL_QA)
