@@ -17,10 +17,10 @@ An item is one of three decisions, made from the descriptions:
               action, another entity) and unrelated functions: say so and decline, no call
 
 The user message states every required value (and some optional ones) verbatim, so the arguments are recoverable.
-The assistant's reasoning is built from the structure: what is asked, each offered function's description (near
-misses in full, other domains in a word) with its verdict, then the decision. A share of the call items go on with
-the tool results (fake, deterministic JSON) and an answer quoting them. Every call is validated against its schema
-while generating: a bug here raises instead of writing bad data.
+The assistant's reasoning is built from the structure (its sentences are worded in `wording`): what is asked, each
+offered function's description (near misses in full, other domains in a word) with its verdict, then the decision. A
+share of the call items go on with the tool results (fake, deterministic JSON) and an answer quoting them. Every
+call is validated against its schema while generating: a bug here raises instead of writing bad data.
 
 Families: `family="heldout"` uses only the domains (and so entity nouns, value pools) in HELDOUT_DOMAINS and may use
 the held-out verb synonyms; `family="train"` never does. The eval suite `smolthink.eval.functions` draws from the
@@ -40,6 +40,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from smolthink.data.example import Example, SourceError
+from smolthink.data.sources import wording
 from smolthink.data.sources.synthetic_reasoning import join_words
 from smolthink.tools import validate_arguments
 
@@ -536,8 +537,7 @@ class Function:
     @property
     def described(self) -> str:
         """What it does in its description's own words, for the reasoning: "get the details of a book by …"."""
-        first = self.description.split(". ")[0].removesuffix(".")
-        return first[0].lower() + first[1:]
+        return wording.described(self.description)
 
     @property
     def schema(self) -> dict[str, Any]:
@@ -642,24 +642,6 @@ def _unique_names(functions: Sequence[Function]) -> bool:
     return len({f.name for f in functions}) == len(functions)
 
 
-def _verdicts(rng: random.Random, offered: Sequence[Function], fitting: Sequence[Function], dom: Domain) -> str:
-    order = list(offered)
-    rng.shuffle(order)
-    parts = []
-    for f in order:
-        if f in fitting:
-            parts.append(f"{f.name} can {f.described}: that fits.")
-        elif f.domain is dom:
-            parts.append(f"{f.name} can {f.described}: that does not fit.")
-        else:
-            parts.append(f"{f.name} is about {f.domain.label}: no.")
-    return " ".join(parts)
-
-
-def _arg_text(args: dict[str, Any]) -> str:
-    return ", ".join(f"{k}={json.dumps(v, ensure_ascii=False)}" for k, v in args.items())
-
-
 def _tool_call(fn: Function, args: dict[str, Any]) -> dict[str, Any]:
     _check(fn, args)
     return {"type": "function", "function": {"name": fn.name, "arguments": args}}
@@ -711,24 +693,24 @@ def _build(rng: random.Random, decision: str, family: str, result_share: float
         return None
     rng.shuffle(offered)
     goal = join_words([r.goal for r in reqs])
-    reasoning = f"{rng.choice(('The user wants to', 'I need to'))} {goal}. {_verdicts(rng, offered, fitting, dom)}"
+    reasoning = wording.function_comparison(rng, goal, offered, fitting, dom)
     user = {"role": "user", "content": " ".join(_ask(rng, r.goal) for r in reqs) if len(reqs) > 1 and
             rng.random() < 0.5 else _ask(rng, goal)}
     gold = [{"name": r.function.name, "arguments": r.args} for r in reqs] if fitting else []
     extra = {"decision": decision, "gold": gold, "domain": dom.key}
     if not fitting:
-        reasoning += " No function fits, so I won't call any."
+        reasoning += f" {wording.NO_FUNCTION_FITS}"
         if _words(reasoning) >= MAX_REASONING_WORDS:
             return None
         content = rng.choice(_DECLINES).format(g=goal)
         return [user, {"role": "assistant", "content": content, "reasoning": reasoning}], \
             [f.schema for f in offered], extra
     if len(reqs) == 1:
-        reasoning += f" So I'll call {first.name} with {_arg_text(reqs[0].args)}."
+        reasoning += f" {wording.call_decision(first.name, reqs[0].args)}"
     elif len(fitting) == 1:
-        reasoning += f" {first.name} takes one {first.entity.noun} per call, so I'll call it {len(reqs)} times at once."
+        reasoning += f" {wording.repeated_call(first.name, first.entity.noun, len(reqs))}"
     else:
-        reasoning += f" So I'll call {join_words([r.function.name for r in reqs])} at once."
+        reasoning += f" {wording.several_calls([r.function.name for r in reqs])}"
     if _words(reasoning) >= MAX_REASONING_WORDS:
         return None
     calls = [_tool_call(r.function, r.args) for r in reqs]
@@ -739,9 +721,7 @@ def _build(rng: random.Random, decision: str, family: str, result_share: float
             result = _fake(r.function, r.args)
             messages.append({"role": "tool", "name": r.function.name, "content": json.dumps(result)})
             answers.append(r.function.action.answer(r.function.domain, r.function.entity, r.args, result))
-        after = rng.choice(("The results answer the request; I'll report them.",
-                            "I have what I need from the results, so I can answer now."))
-        messages.append({"role": "assistant", "content": " ".join(answers), "reasoning": after})
+        messages.append({"role": "assistant", "content": " ".join(answers), "reasoning": wording.after_results(rng)})
         extra["with_result"] = True
     return messages, [f.schema for f in offered], extra
 

@@ -6,15 +6,15 @@ festival…), each stating facts (opening times, prices, dates, names, counts, c
 {value}" sentences, plus distractors: entities of the same type with other values, and entities of other types.
 
 A conversation: the user asks for one fact of one entity; the assistant reasons briefly and calls `local_search`
-with the question's key words; the tool message is what the real `smolthink.tools.local_search.LocalSearch`
-returns over that corpus, run through `smolthink.tools.run_tool_call` as the chat loop runs it (same schema, same
-passages, same escaping), so training matches inference; then the assistant answers from the passages, quoting the
-fact and the file. In a share of items (UNANSWERABLE_SHARE) the corpus does not hold the asked fact (the entity's
-document leaves it out, or the entity has no document): the assistant says the documents do not say, and invents
-nothing. In WEB_SHARE of the items `web_search` is offered instead (its real schema) and the results are fake hits
-in `web_search.format_results`'s format. `make_unoffered_item` asks the same kind of question with no search tool
-on offer: the assistant goes through the offered tools and says it cannot look the fact up (the experimental kind
-`no_search_tool`).
+with the question's key words; the tool message is what the real `smolthink.tools.local_search.LocalSearch` returns
+over that corpus, run through `smolthink.tools.run_tool_call` as the chat loop runs it (same schema, same passages,
+same escaping), so training matches inference; then the assistant answers from the passages, quoting the fact and
+the file (the reasoning's sentences are worded in `wording`). In a share of items (UNANSWERABLE_SHARE) the corpus
+does not hold the asked fact (the entity's document leaves it out, or the entity has no document): the assistant
+says the documents do not say, and invents nothing. In WEB_SHARE of the items `web_search` is offered instead (its
+real schema) and the results are fake hits in `web_search.format_results`'s format. `make_unoffered_item` asks the
+same kind of question with no search tool on offer: the assistant goes through the offered tools and says it cannot
+look the fact up (the experimental kind `no_search_tool`).
 
 Entity and person names come from word pools split in two (`NAME_POOLS`): "train" for training data, "eval" for
 smolthink.eval.search_qa, so the eval asks about names no training document used.
@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from smolthink.data.example import Example
-from smolthink.data.sources.synthetic_reasoning import join_words
+from smolthink.data.sources import wording
 from smolthink.formats import neutralize_control_tokens
 from smolthink.tools import Tool, run_tool_call, tool, validate_arguments
 from smolthink.tools.calculator import calculator
@@ -405,8 +405,7 @@ def _call(name: str, args: dict[str, Any], schema: dict[str, Any], reasoning: st
     problem = validate_arguments(schema, args)
     if problem is not None:
         raise ValueError(f"search-docs generated invalid arguments for {name}: {problem} ({args!r})")
-    arg_text = ", ".join(f'{k}="{v}"' for k, v in args.items())
-    return {"role": "assistant", "content": "", "reasoning": f"{reasoning} So I'll call {name} with {arg_text}.",
+    return {"role": "assistant", "content": "", "reasoning": f"{reasoning} {wording.call_decision(name, args)}",
             "tool_calls": [{"type": "function", "function": {"name": name, "arguments": args}}]}
 
 
@@ -425,17 +424,14 @@ def _answer(rng: random.Random, corpus: Corpus, results: str, tool_name: str) ->
     where = "the documents" if tool_name == "local_search" else "the search results"
     if corpus.answerable:
         n, (source, _text) = next((n, b) for n, b in enumerate(blocks, start=1) if _mentions(b[1], value))
-        reasoning = (f"Result [{n}] ({source}) gives the {attribute} of {target.name}: {value}. "
-                     f"{rng.choice(('That answers the question.', 'I can answer from it.'))}")
+        reasoning = wording.found_in_result(rng, n, source, attribute, target.name, value)
         source_text = f"in {source}" if tool_name == "local_search" else f"on {source}"
         answer = rng.choice(("The {a} of {e} is {v} (according to {s}).", "According to {s}, the {a} of {e} is {v}.",
                              "{E}'s {a} is {v}, as stated {w}.")).format(
             a=attribute, e=target.name, E=target.name, v=value, s=source, w=source_text)
         return reasoning, answer
     about = sorted({name for name in _named_entities(results)} - {target.name})
-    found = f"They are about {join_words(about)}" if about else "They do not mention it"
-    reasoning = (f"{found}; none of them gives the {attribute} of {target.name}. "
-                 "I won't guess a value that is not in them.")
+    reasoning = wording.not_in_results(about, attribute, target.name)
     answer = rng.choice((
         "I couldn't find the {a} of {e} in {w}. You may want to check another source.",
         "{W} do not say what the {a} of {e} is, so I can't tell you.",
@@ -481,9 +477,7 @@ def _build(rng: random.Random, *, pool: str, web: bool) -> tuple[list[dict], lis
     else:
         raise RuntimeError(f"search-docs: no consistent corpus in {MAX_TRIES} tries")
     rng.shuffle(offered)
-    where = "the user's local documents" if not web else "the web"
-    reasoning = (f"The user asks for the {attribute} of {target.name}, {target.type.about}. "
-                 f"That is a specific fact I don't know; {where} may hold it, so I'll search with the key words.")
+    reasoning = wording.search_plan(attribute, target.name, target.type.about, web=web)
     after_reasoning, answer = _answer(rng, corpus, results, name)
     messages = [{"role": "user", "content": question},
                 _call(name, args, schema, reasoning),
@@ -493,19 +487,6 @@ def _build(rng: random.Random, *, pool: str, web: bool) -> tuple[list[dict], lis
              "entity_type": target.type.key, "tool": name, "query": query, "question": question,
              "corpus": corpus.files}
     return messages, offered, extra
-
-
-def _described(schema: dict[str, Any]) -> str:
-    """A tool's description's first sentence as the reasoning words it: "search the web with DuckDuckGo …"."""
-    first = schema["function"]["description"].split("\n")[0].split(". ")[0].removesuffix(".")
-    first = re.sub(r" \([^)]*\)", "", first)  # "local documents (private notes and files …)": the gist only
-    return first[0].lower() + first[1:]
-
-
-def _verdicts(offered: list[dict[str, Any]]) -> str:
-    """Each offered tool, in the order offered, with its description's words and that it does not fit (the catalog
-    kinds' irrelevance items reason the same way): the refusal follows from what the tools list says."""
-    return " ".join(f"{t['function']['name']} can {_described(t)}: that does not fit." for t in offered)
 
 
 _NO_TOOL_ANSWERS = ("I don't know the {a} of {e}, and none of the tools I have can look it up.",
@@ -531,9 +512,7 @@ def make_unoffered_item(rng: random.Random, *, pool: str = "train") -> tuple[lis
     if rng.random() < CALCULATOR_SHARE:
         offered.append(tool(calculator).schema)
     rng.shuffle(offered)
-    reasoning = (f"The user asks for the {attribute} of {target.name}, {target.type.about}. "
-                 f"That is a specific fact I don't know. {_verdicts(offered)} No tool searches documents or "
-                 "the web, so I can't look it up, and I won't guess a value.")
+    reasoning = wording.no_search_tool(attribute, target.name, target.type.about, offered)
     answer = rng.choice(_NO_TOOL_ANSWERS).format(a=attribute, e=target.name)
     messages = [{"role": "user", "content": question}, {"role": "assistant", "content": answer, "reasoning": reasoning}]
     extra = {"answerable": False, "fact": target.facts[attribute], "attribute": attribute, "entity": target.name,

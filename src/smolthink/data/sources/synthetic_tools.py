@@ -31,12 +31,12 @@ An unset `kinds` means SUPPORTED_KINDS: every kind but the EXPERIMENTAL_KINDS (m
 not shipped).
 
 Every assistant turn carries a few sentences of reasoning. Before a first call or a "no tool fits", the catalog
-kinds (all but multi_step) compare: the request, then what each offered tool can do, in its description's own
-words, and whether that fits ("get_weather can get the current weather in a city: that fits. translate can
-translate a short text into another language: that does not fit."), then the decision. Every call is checked
-against its schema while generating: a bug here raises instead of writing bad data. Tool messages hold what the
-catalog function returned (a string as is, anything else as JSON), as `smolthink.tools.run_tool_call` would.
-Item i is built from `random.Random(f"{seed}:{i}")` alone.
+kinds (all but multi_step) compare: the request, then what each offered tool can do, in its description's own words,
+and whether that fits ("get_weather can get the current weather in a city: that fits. translate can translate a
+short text into another language: that does not fit."), then the decision; `wording` words every such sentence, here
+and in the generated and search kinds. Every call is checked against its schema while generating: a bug here raises
+instead of writing bad data. Tool messages hold what the catalog function returned (a string as is, anything else as
+JSON), as `smolthink.tools.run_tool_call` would. Item i is built from `random.Random(f"{seed}:{i}")` alone.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ from typing import Any, Literal
 
 from smolthink.data.example import Example, SourceError
 from smolthink.data.sources import (formula_tools, function_space, lookup_tools, search_docs, synthetic_reasoning,
-                                     task_tools)
+                                     task_tools, wording)
 from smolthink.data.sources.synthetic_reasoning import join_words
 from smolthink.tools import Tool, tool, validate_arguments
 from smolthink.tools.calculator import calculator
@@ -1071,8 +1071,7 @@ SMALL_TALK = (
 # ---------------------------------------------------------------------------------------------------- assembling
 
 
-def _arg_text(args: dict[str, Any]) -> str:
-    return ", ".join(f"{k}={json.dumps(v, ensure_ascii=False)}" for k, v in args.items())
+_arg_text = wording.arg_text  # tests/data/test_synthetic.py reads it here
 
 
 def _call(name: str, args: dict[str, Any], schema: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -1108,36 +1107,15 @@ def _offer(rng: random.Random, offered: Sequence[str | dict]) -> list[dict[str, 
 
 
 def described(name: str) -> str:
-    """'get the current weather in a city': what a catalog tool does in its own description's words (the first
-    sentence), so the reasoning copies what the model reads in the tools list rather than restating the request."""
-    first = BY_NAME[name].schema["function"]["description"].split("\n")[0].removesuffix(".")
-    return first[0].lower() + first[1:]
-
-
-def _verdicts(rng: random.Random, offered: Sequence[str], fitting: Sequence[str]) -> str:
-    """"get_weather can get the current weather in a city: that fits. translate can translate a short text into
-    another language: that does not fit.": what each offered tool can do (its description's words), then whether
-    that is what is asked, in a shuffled order. Every catalog kind, call or no call, reasons this way before it
-    decides (as the formula and lookup kinds do), so the decision follows a comparison."""
-    order = list(dict.fromkeys(offered))
-    rng.shuffle(order)
-    return " ".join(f"{n} can {described(n)}: {'that fits' if n in fitting else 'that does not fit'}." for n in order)
-
-
-def _comparison(rng: random.Random, goal: str, offered: Sequence[str], fitting: Sequence[str]) -> str:
-    """What is asked, then each offered tool's verdict: call and no-call reasoning read alike up to the decision."""
-    return f"{rng.choice(('The user wants to', 'I need to'))} {goal}. {_verdicts(rng, offered, fitting)}"
-
-
-def _call_reasoning(rng: random.Random, name: str, req: Request, others: Sequence[str] = ()) -> str:
-    return f"{_comparison(rng, req.goal, [name, *others], [name])} So I'll call {name} with {_arg_text(req.args)}."
+    """'get the current weather in a city': what a catalog tool does, in its description's words (`wording`)."""
+    return wording.described(BY_NAME[name].schema["function"]["description"])
 
 
 def _single(rng: random.Random, multiple: bool) -> tuple[list, list[str], dict]:
     name = rng.choice(sorted(BY_NAME))
     req = REQUESTS[name](rng)
     others = _distractors(rng, {name}, rng.randint(2, 3) if multiple else rng.randint(0, 1))
-    reasoning = _call_reasoning(rng, name, req, others)
+    reasoning = wording.call_reasoning(rng, req.goal, name, others, req.args, described)
     messages = [{"role": "user", "content": req.text},
                 {"role": "assistant", "content": "", "reasoning": reasoning, "tool_calls": [_call(name, req.args)]}]
     return messages, [name, *others], {}
@@ -1148,10 +1126,10 @@ def _answer_from_result(rng: random.Random) -> tuple[list, list[str], dict]:
     req = REQUESTS[name](rng)
     others = _distractors(rng, {name}, rng.randint(0, 2))
     result, tool_msg = _run(name, req.args)
-    after = rng.choice(("{n} returned what I need, so I can answer now.", "I have the result from {n}; I'll report it.",
-                        "The {n} result answers the request. Summarize it for the user.")).format(n=name)
+    after = wording.after_result(rng, name)
     messages = [{"role": "user", "content": req.text},
-                {"role": "assistant", "content": "", "reasoning": _call_reasoning(rng, name, req, others),
+                {"role": "assistant", "content": "",
+                 "reasoning": wording.call_reasoning(rng, req.goal, name, others, req.args, described),
                  "tool_calls": [_call(name, req.args)]},
                 tool_msg,
                 {"role": "assistant", "content": TOOLS[name].answer(req.args, result), "reasoning": after}]
@@ -1164,13 +1142,12 @@ def _parallel(rng: random.Random) -> tuple[list, list[str], dict]:
         name = rng.choice(sorted(n for n, record in TOOLS.items() if record.parallel))
         same = TOOLS[name].parallel
         arg_list = same.args(rng, k)
-        items = join_words([same.label(a) for a in arg_list])
-        text = rng.choice(same.templates).format(j=items)
+        labels = [same.label(a) for a in arg_list]
+        text = rng.choice(same.templates).format(j=join_words(labels))
         calls = [(name, a) for a in arg_list]
         used = [name]
         others = _distractors(rng, set(used), rng.randint(0, 3))
-        reasoning = (f"The user asks about {k} items: {items}. {_verdicts(rng, [name, *others], used)} {name} takes "
-                     f"one value per call, so I'll call it {k} times at once.")
+        reasoning = wording.parallel_same(rng, labels, name, others, described)
     else:
         names = rng.sample(sorted(set(BY_NAME) - {"web_search"}), k)
         reqs = [REQUESTS[n](rng) for n in names]
@@ -1179,8 +1156,7 @@ def _parallel(rng: random.Random) -> tuple[list, list[str], dict]:
         calls = [(n, r.args) for n, r in zip(names, reqs)]
         used = names
         others = _distractors(rng, set(used), rng.randint(0, max(0, 4 - len(used))))
-        reasoning = "The user wants to {g}. {v} So I'll call {n} at once.".format(
-            g=join_words([r.goal for r in reqs]), v=_verdicts(rng, [*used, *others], used), n=join_words(names))
+        reasoning = wording.parallel_different(rng, [r.goal for r in reqs], names, others, described)
     messages = [{"role": "user", "content": text},
                 {"role": "assistant", "content": "", "reasoning": reasoning,
                  "tool_calls": [_call(n, a) for n, a in calls]}]
@@ -1200,10 +1176,9 @@ def _multi_step(rng: random.Random) -> tuple[list, list[str], dict]:
         first = {"symbol": symbol}
         r1 = get_stock_price(**first)
         second = {"amount": r1["price"], "from_currency": "USD", "to_currency": currency}
-        steps = [("get_stock_price", first,
-                  f"First I need the price of {symbol} with get_stock_price; then I can convert it."),
+        steps = [("get_stock_price", first, wording.multi_step(chain, 0, symbol=symbol)),
                  ("convert_currency", second,
-                  f"{symbol} costs {r1['price']} USD. Now convert that amount to {currency}.")]
+                  wording.multi_step(chain, 1, symbol=symbol, price=r1["price"], currency=currency))]
         final = lambda r2: (  # noqa: E731
             f"One {symbol} share costs ${r1['price']}, which is about {r2['converted_amount']} {currency}.")
     elif chain == "contact_email":
@@ -1214,9 +1189,8 @@ def _multi_step(rng: random.Random) -> tuple[list, list[str], dict]:
         first = {"name": person}
         r1 = find_contact(**first)
         second = {"to": r1["email"], "subject": subject, "body": body}
-        steps = [("find_contact", first,
-                  f"I don't have {person}'s email address, so I'll look it up with find_contact first."),
-                 ("send_email", second, f"{person}'s email is {r1['email']}. Now I can send the email.")]
+        steps = [("find_contact", first, wording.multi_step(chain, 0, person=person)),
+                 ("send_email", second, wording.multi_step(chain, 1, person=person, email=r1["email"]))]
         final = lambda r2: f"Done! I emailed {person} at {r1['email']}."  # noqa: E731
     elif chain == "restaurant_booking":
         city, cuisine = rng.choice(CITIES), rng.choice(CUISINES)
@@ -1230,10 +1204,9 @@ def _multi_step(rng: random.Random) -> tuple[list, list[str], dict]:
         r1 = search_restaurants(**first)
         top = r1["restaurants"][0]
         second = {"restaurant": top["name"], "date": iso, "time": hhmm, "people": people}
-        steps = [("search_restaurants", first,
-                  f"I need to find {cuisine} restaurants in {city} before I can book one."),
-                 ("book_table", second,
-                  f"The best rated is {top['name']} ({top['rating']}). I'll book it for {people} on {iso} at {hhmm}.")]
+        steps = [("search_restaurants", first, wording.multi_step(chain, 0, cuisine=cuisine, city=city)),
+                 ("book_table", second, wording.multi_step(chain, 1, restaurant=top["name"], rating=top["rating"],
+                                                           people=people, date=iso, time=hhmm))]
         final = lambda r2: (  # noqa: E731
             f"Booked! {top['name']} for {people} on {iso} at {hhmm}, reservation {r2['reservation_id']}.")
     elif chain == "flight_booking":
@@ -1252,9 +1225,10 @@ def _multi_step(rng: random.Random) -> tuple[list, list[str], dict]:
         second = {"flight_number": best["flight_number"]}
         if people > 1:
             second["passengers"] = people
-        steps = [("search_flights", first, f"I'll search flights from {origin} to {destination} on {iso} first."),
+        steps = [("search_flights", first,
+                  wording.multi_step(chain, 0, origin=origin, destination=destination, date=iso)),
                  ("book_flight", second,
-                  f"The cheapest is {best['flight_number']} at ${best['price']}. Booking it now.")]
+                  wording.multi_step(chain, 1, flight=best["flight_number"], price=best["price"]))]
         final = lambda r2: (  # noqa: E731
             f"Booked {best['flight_number']} (${best['price']}, departs {best['departure_time']}). "
             f"Confirmation code: {r2['confirmation_code']}.")
@@ -1267,9 +1241,8 @@ def _multi_step(rng: random.Random) -> tuple[list, list[str], dict]:
         first = {"origin": origin, "destination": destination, "unit": "km"}
         r1 = get_distance(**first)
         second = {"expression": f"{r1['distance']} / {speed}"}
-        steps = [("get_distance", first, f"I need the distance from {origin} to {destination} in km first."),
-                 ("calculator", second,
-                  f"It's {r1['distance']} km. Time = distance / speed, so I'll compute {r1['distance']} / {speed}.")]
+        steps = [("get_distance", first, wording.multi_step(chain, 0, origin=origin, destination=destination)),
+                 ("calculator", second, wording.multi_step(chain, 1, distance=r1["distance"], speed=speed))]
         final = lambda r2: (  # noqa: E731
             f"It's {r1['distance']} km, so about {round(float(r2), 1)} hours of driving at {speed} km/h.")
     messages: list[dict[str, Any]] = [{"role": "user", "content": user}]
@@ -1278,10 +1251,7 @@ def _multi_step(rng: random.Random) -> tuple[list, list[str], dict]:
         messages.append({"role": "assistant", "content": "", "reasoning": reasoning, "tool_calls": [_call(name, args)]})
         value, tool_msg = _run(name, args)
         messages.append(tool_msg)
-    messages.append({"role": "assistant", "content": final(value),
-                     "reasoning": rng.choice(("Both steps are done; I'll tell the user.",
-                                              "I have everything I need now.",
-                                              "That completes the request."))})
+    messages.append({"role": "assistant", "content": final(value), "reasoning": wording.multi_step_done(rng)})
     used = [s[0] for s in steps]
     others = _distractors(rng, set(used), rng.randint(0, 1))
     return messages, [*used, *others], {"chain": chain}
@@ -1298,12 +1268,11 @@ def _irrelevance(rng: random.Random) -> tuple[list, list[str], dict]:
         req = REQUESTS[needed](rng)
         blocked = related(needed) | {"web_search", "calculator"}
         offered = rng.sample(sorted(set(BY_NAME) - blocked), rng.randint(1, 3))
-        reasoning = f"{_comparison(rng, req.goal, offered, ())} No tool fits, so I won't call any."
         direct = TOOLS[needed].direct
+        reasoning = wording.no_fit(rng, req.goal, offered, described, by_hand=direct is not None)
         if direct is not None:
             value = BY_NAME[needed].fn(**req.args)
             content = direct(req.args, value)
-            reasoning += " I can work this out myself."
         else:
             content = rng.choice(("Sorry, I can't {c} with the tools I have.",
                                   "I don't have a tool to {c}, so I can't help with that right now.",
@@ -1312,21 +1281,19 @@ def _irrelevance(rng: random.Random) -> tuple[list, list[str], dict]:
     elif roll < 0.55:  # general knowledge the model can answer itself
         text, content = rng.choice(GENERAL_QA)
         offered = rng.sample(sorted(set(BY_NAME) - {"web_search", "calculator", "lookup_word"}), rng.randint(1, 3))
-        reasoning = f"A general knowledge question. {_verdicts(rng, offered, ())} No tool fits; I know the answer."
+        reasoning = wording.general_knowledge(rng, offered, described)
         extra = {"needed": None}
     elif roll < 0.65:  # small talk: no tool, whatever is offered
         text, content = rng.choice(SMALL_TALK)
         offered = rng.sample(sorted(BY_NAME), rng.randint(1, 3))
-        reasoning = f"This is small talk. {_verdicts(rng, offered, ())} No tool fits; I'll just reply."
+        reasoning = wording.small_talk(rng, offered, described)
         extra = {"needed": None}
     else:  # a problem to work out (as in BFCL's irrelevance set): an unrelated tool on offer, solved without it
         item = synthetic_reasoning.make_item(rng.choice(synthetic_reasoning.TASKS), rng)
         text, content = item["question"], item["content"]
         pool = _NUMERIC_TOOLS if rng.random() < 0.5 else sorted(set(BY_NAME) - {"calculator"})
         offered = rng.sample(pool, rng.randint(1, 2))  # half the time tools that also work with numbers
-        task = item["task"].replace("_", " ").removesuffix(" problem")  # "word_problem": "a word problem"
-        reasoning = (f"The user wants to solve a {task} problem. {_verdicts(rng, offered, ())} No tool fits, so I'll "
-                     f"work it out myself. {item['reasoning']}")
+        reasoning = wording.own_problem(rng, item["task"], offered, described, item["reasoning"])
         extra = {"needed": None, "task": item["task"]}
     messages = [{"role": "user", "content": text}, {"role": "assistant", "content": content, "reasoning": reasoning}]
     return messages, offered, extra
@@ -1335,9 +1302,9 @@ def _irrelevance(rng: random.Random) -> tuple[list, list[str], dict]:
 _MATH_CALL_SHARE = 0.5  # of the problems that have a solver, the share offered it (the rest: near misses only)
 
 
-def _solver_check(names: Sequence[str]) -> str:
-    """'gcd can compute …; lcm can compute ….': what each offered solver does, before the decision."""
-    return "; ".join(f"{n} can {task_tools.CAPABILITY[n]}" for n in names) + "."
+def _capabilities(names: Sequence[str]) -> list[tuple[str, str]]:
+    """(name, what it does) of each offered solver, for the reasoning's check before the decision."""
+    return [(n, task_tools.CAPABILITY[n]) for n in names]
 
 
 def _math(rng: random.Random) -> tuple[list, list[str], dict]:
@@ -1349,18 +1316,12 @@ def _math(rng: random.Random) -> tuple[list, list[str], dict]:
         name, args = own
         offered = [name, *rng.sample(others, rng.randint(0, 1))]
         rng.shuffle(offered)
-        reasoning = rng.choice((
-            "The user wants to {g}. {t} {n} matches the request, so I'll call it with {a}.",
-            "I need to {g}. {t} {n} matches the request. Arguments: {a}.",
-        )).format(g=goal, t=_solver_check(offered), n=name, a=_arg_text(args))
+        reasoning = wording.solver_call(rng, goal, _capabilities(offered), name, args)
         message = {"role": "assistant", "content": "", "reasoning": reasoning,
                    "tool_calls": [task_tools.checked_call(item, name, args)]}
         return [{"role": "user", "content": item["question"]}, message], offered, {"task": item["task"], "needed": name}
     offered = rng.sample(others, rng.randint(1, 2))
-    reasoning = rng.choice((
-        "The user wants to {g}. {t} No tool matches the request, so I'll work it out myself. ",
-        "I need to {g}. {t} No tool matches the request; I'll solve it step by step. ",
-    )).format(g=goal, t=_solver_check(offered)) + item["reasoning"]
+    reasoning = wording.solver_none(rng, goal, _capabilities(offered), item["reasoning"])
     messages = [{"role": "user", "content": item["question"]},
                 {"role": "assistant", "content": item["content"], "reasoning": reasoning}]
     return messages, offered, {"task": item["task"], "needed": None}
@@ -1382,7 +1343,7 @@ def _with_neighbours(rng: random.Random, target: Any, near_misses: Callable[[Any
 
 def _call_message(reasoning: str, name: str, args: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
     """The assistant turn that ends the comparison with a call of `name`."""
-    return {"role": "assistant", "content": "", "reasoning": f"{reasoning} So I'll call {name} with {_arg_text(args)}.",
+    return {"role": "assistant", "content": "", "reasoning": f"{reasoning} {wording.call_decision(name, args)}",
             "tool_calls": [_call(name, args, schema)]}
 
 
@@ -1395,12 +1356,11 @@ def _formula(rng: random.Random) -> tuple[list, list[dict], dict]:
     call, offered = _with_neighbours(rng, formula, formula_tools.near_misses)
     names = [formula_tools.tool_name(f, rng) for f in offered]
     schemas = [formula_tools.schema(f, n) for f, n in zip(offered, names)]
-    reasoning = rng.choice(("The user wants {q}.", "I need {q}.")).format(q=formula.quantity) + "".join(
-        f" {n} calculates {f.quantity}: {'the same quantity' if f is formula else 'a different quantity'}."
-        for f, n in zip(offered, names))
+    reasoning = wording.formula_comparison(rng, formula.quantity,
+                                           [(n, f.quantity, f is formula) for f, n in zip(offered, names)])
     user = {"role": "user", "content": problem.text}
     if not call:
-        reasoning += f" No tool fits, so I'll work it out myself: {problem.worked()}."
+        reasoning += f" {wording.by_formula(problem.worked())}"
         message = {"role": "assistant", "content": problem.answer(), "reasoning": reasoning}
         return [user, message], schemas, {"needed": None, "formula": formula.key}
     right = offered.index(formula)
@@ -1423,13 +1383,11 @@ def _lookup(rng: random.Random) -> tuple[list, list[dict], dict]:
     call, offered = _with_neighbours(rng, fact, lookup_tools.near_misses)
     names = [lookup_tools.tool_name(f, rng) for f in offered]
     schemas = [lookup_tools.schema(f, n, rng) for f, n in zip(offered, names)]
-    reasoning = rng.choice(("The user wants {a}.", "I need {a}.")).format(a=req.asked) + "".join(
-        f" {n} gets {f.thing}: {'the same information' if f is fact else 'different information'}."
-        for f, n in zip(offered, names))
+    reasoning = wording.lookup_comparison(rng, req.asked, [(n, f.thing, f is fact) for f, n in zip(offered, names)])
     user = {"role": "user", "content": req.text}
     key = f"{fact.subject.key}/{fact.key}"  # "animal/diet"
     if not call:
-        reasoning += " No tool fits, so I won't call any."
+        reasoning += f" {wording.NO_TOOL_FITS}"
         content = rng.choice(_LOOKUP_DECLINES).format(a=req.asked)
         message = {"role": "assistant", "content": content, "reasoning": reasoning}
         return [user, message], schemas, {"needed": None, "fact": key}
