@@ -319,11 +319,16 @@ def to_conversation(req: ChatRequest) -> tuple[list[dict[str, Any]], list[dict[s
     return messages, tools
 
 
+def _forces_call(req: ChatRequest) -> bool:
+    """tool_choice "required" or a named function: the reply must be a tool call."""
+    return req.tool_choice == "required" or isinstance(req.tool_choice, NamedToolChoice)
+
+
 def _check_tool_names(req: ChatRequest, messages: list[dict[str, Any]]) -> None:
     """tool_choice and the conversation's earlier calls may only name functions the request offers."""
     names = [t.function.name for t in req.tools or []]
     choice = req.tool_choice
-    if choice == "required" or isinstance(choice, NamedToolChoice):
+    if _forces_call(req):
         if not names:
             wanted = f"a call to {choice.function.name!r}" if isinstance(choice, NamedToolChoice) else "a tool call"
             raise APIError(400, f"tool_choice asks for {wanted}, but the request offers no tools", param="tool_choice")
@@ -422,7 +427,7 @@ def reply_grammar(req: ChatRequest, tools: list[dict[str, Any]] | None, prefix: 
     JSON value. None: nothing to enforce ("auto": the model decides, and `Reply` catches what does not parse).
     The grammar covers the whole generation after `prefix`, so a thinking reply reasons freely first."""
     choice = req.tool_choice
-    if tools and (choice == "required" or isinstance(choice, NamedToolChoice)):
+    if tools and _forces_call(req):
         wanted = choice.function.name if isinstance(choice, NamedToolChoice) else None
         named = [t for t in tools if wanted is None or t["function"]["name"] == wanted]
         calls = [{"type": "object", "required": ["name", "arguments"], "properties": {
@@ -711,8 +716,7 @@ def create_app(
             seed=req.seed if req.seed is not None else 0,
             stop=[s for s in stop if s],  # "" would stop before the first token in llama.cpp, and means nothing
         )
-        forced = tools and (req.tool_choice == "required" or isinstance(req.tool_choice, NamedToolChoice))
-        if forced and backend.tool_style != "xml":
+        if tools and _forces_call(req) and backend.tool_style != "xml":
             raise APIError(400, "a forced tool_choice (required or a named function) is enforced with a grammar for "
                            "<tool_call> JSON calls, and this model writes its calls as SmolLM3's python_tools "
                            "(<code>f(x=1)</code>): use tool_choice \"auto\"", param="tool_choice")
