@@ -21,6 +21,7 @@ from smolthink.data.sources import formula_tools as ft
 from smolthink.data.sources import lookup_tools as lt
 from smolthink.data.sources import synthetic_reasoning as sr
 from smolthink.data.sources import synthetic_tools as st
+from smolthink.data.sources import wording
 from smolthink.formats import ASSISTANT_HEADER, normalize_message, parse_assistant, render, validate_conversation
 from smolthink.tools import tool, validate_arguments
 
@@ -464,7 +465,7 @@ def test_formula_kind_calls_the_function_that_computes_the_asked_quantity():
         if msg.get("tool_calls"):
             ((name, args),) = _calls(msg)
             assert described[name] == formula.describe() and not msg["content"]
-            assert msg["reasoning"].endswith(f"So I'll call {name} with {st._arg_text(args)}.")
+            assert msg["reasoning"].endswith(f"So I'll call {name} with {wording.arg_text(args)}.")
             assert all(str(v) in e.messages[0]["content"] for v in args.values())
         else:  # only neighbouring quantities on offer: none computes the asked one, the answer is worked out
             assert formula.describe() not in described.values() and "No tool fits" in msg["reasoning"]
@@ -496,7 +497,7 @@ def test_lookup_kind_calls_the_function_that_gets_the_asked_fact():
             ((name, args),) = _calls(msg)
             offered = {t["function"]["name"]: t["function"]["description"] for t in e.tools}
             assert offered[name].endswith(f" {fact.thing}.") and not msg["content"]
-            assert msg["reasoning"].endswith(f"So I'll call {name} with {st._arg_text(args)}.")
+            assert msg["reasoning"].endswith(f"So I'll call {name} with {wording.arg_text(args)}.")
             assert list(args.values())[0] in user["content"]
         else:  # only other facts on offer: none gets the asked one, the request is declined without a call
             assert "No tool fits" in msg["reasoning"] and asked in msg["content"]

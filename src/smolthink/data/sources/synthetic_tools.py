@@ -1071,9 +1071,6 @@ SMALL_TALK = (
 # ---------------------------------------------------------------------------------------------------- assembling
 
 
-_arg_text = wording.arg_text  # tests/data/test_synthetic.py reads it here
-
-
 def _call(name: str, args: dict[str, Any], schema: dict[str, Any] | None = None) -> dict[str, Any]:
     """A checked tool call: arguments that do not fit the schema (the catalog tool's, unless given) are a generator
     bug."""
