@@ -310,6 +310,13 @@ def test_normalize_rejects_bad_arguments_naming_the_field():
         normalize_message({"role": "assistant", "tool_calls": [{"function": {"name": "f", "arguments": "{bad"}}]})
 
 
+@pytest.mark.parametrize("calls", [True, 7, "f(x=1)", {"name": "f", "arguments": {}}])
+def test_normalize_rejects_tool_calls_that_are_not_a_list(calls):
+    # found by the local-source fuzz test: `tool_calls: true` used to raise TypeError instead of naming the field
+    with pytest.raises(ValueError, match=r"^tool_calls: expected a list of calls"):
+        normalize_message({"role": "assistant", "tool_calls": calls})
+
+
 def test_validate_conversation_names_index_and_field():
     assert validate_conversation(CONVERSATION, [WEATHER, TIME]) == []
     errors = validate_conversation(

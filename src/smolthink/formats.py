@@ -109,8 +109,11 @@ def normalize_message(message: dict[str, Any]) -> dict[str, Any]:
             value = msg.pop(alias)
             if msg.get("reasoning") is None:
                 msg["reasoning"] = value
+    raw = msg.get("tool_calls") or []
+    if not isinstance(raw, list):
+        raise ValueError(f"tool_calls: expected a list of calls, got {type(raw).__name__}")
     calls = []
-    for i, call in enumerate(msg.get("tool_calls") or []):
+    for i, call in enumerate(raw):
         fn = call.get("function", call) if isinstance(call, dict) else None
         if not isinstance(fn, dict) or not isinstance(fn.get("name"), str):
             raise ValueError(f"tool_calls[{i}]: expected {{'function': {{'name': str, 'arguments': dict}}}}, got {call!r}")
