@@ -326,3 +326,24 @@ def test_no_shipped_recipe_trains_on_an_out_of_distribution_task(path):
         if source.get("type") == "reasoning-gym":
             tasks = source.get("tasks") or list(gym.EASY_TASKS)
             assert not set(tasks) & (set(reasoning.OOD_TASKS) | {reasoning.GSM_TASK}), (path.name, tasks)
+
+
+DISTILLED_FOLDERS = sorted(p.parent for p in (Path(__file__).parents[2] / "recipes/data").glob("*/distilled.jsonl"))
+
+
+@pytest.mark.parametrize("folder", DISTILLED_FOLDERS, ids=lambda p: p.name)
+def test_committed_distilled_data_holds_no_evaluation_task_or_seed(folder):
+    """The distilled rows shipped beside the data recipes (teacher answers) come from training seeds of the tasks the
+    data trains, never from an out-of-distribution task, grade-school math or an evaluation seed."""
+    import json
+
+    rows = [json.loads(line) for line in (folder / "distilled.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert rows
+    for row in rows:
+        meta = row["metadata"]
+        task = meta.get("task")
+        assert task not in reasoning.OOD_TASKS and task != reasoning.GSM_TASK, (folder.name, row["id"], task)
+        if row["source"] == "gym":
+            assert task in gym.EASY_TASKS, (folder.name, row["id"], task)
+        if "seed" in meta:
+            assert meta["seed"] < TRAINING_SEED_LIMIT <= EVAL_SEED, (folder.name, row["id"], meta["seed"])
