@@ -546,6 +546,36 @@ def test_sigkill_mid_run_then_rerun_has_every_sample_exactly_once(tmp_path):
     assert summary["complete"] and len(lines(out, "distilled.jsonl")) == len(ids)  # keep: first, one per prompt
 
 
+def test_ctrl_c_stops_at_once_with_requests_in_flight(tmp_path):
+    """SIGINT (Ctrl-C) while every request waits on a slow teacher: the run stops within seconds, says so, exit 130,
+    and what it wrote stays whole."""
+    recipe = make_recipe(LATER, [{**GYM, "n": 20}], teacher={"samples": 2})
+    server = perfect_teacher(recipe)
+    server.delay_s = 120.0  # far past the test: only a prompt stop ends the run in time
+    out = tmp_path / "out"
+    with serving(server.app) as url:
+        path = tmp_path / "r.yaml"
+        data = dataclasses.asdict(recipe)
+        data["teacher"]["url"] = url + "/v1"
+        data["concurrency"] = 4
+        path.write_text(yaml.safe_dump(data))
+        proc = subprocess.Popen([sys.executable, "-m", "smolthink.cli", "distill", str(path), "--out", str(out)],
+                                cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        deadline = time.time() + 120
+        while server.in_flight < 4 and proc.poll() is None and time.time() < deadline:
+            time.sleep(0.05)
+        assert server.in_flight == 4, proc.stdout.read().decode() if proc.poll() is not None else "no requests"
+        proc.send_signal(signal.SIGINT)
+        started = time.time()
+        try:
+            output = proc.communicate(timeout=15)[0].decode()
+        finally:
+            proc.kill()
+        assert time.time() - started < 15
+    assert proc.returncode == 130 and "interrupted" in output, output
+    assert sample_keys(out) == []  # nothing finished, nothing half-written
+
+
 def test_cli_runs_a_recipe_and_reports_typos(tmp_path):
     from smolthink.cli import app
 
