@@ -512,6 +512,16 @@ def test_rerun_resumes_extends_and_refuses_a_different_recipe(tmp_path):
         assert len(sample_keys(tmp_path)) == 10 and server.requests == 20
 
 
+def recipe_file(tmp_path: Path, recipe, url: str, *, concurrency: int) -> Path:
+    """The recipe as a YAML file for a `smolthink distill` subprocess, pointed at the test server."""
+    data = dataclasses.asdict(recipe)
+    data["teacher"]["url"] = url + "/v1"
+    data["concurrency"] = concurrency
+    path = tmp_path / "r.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
 def test_sigkill_mid_run_then_rerun_has_every_sample_exactly_once(tmp_path):
     spec = {**GYM, "n": 40}
     recipe = make_recipe(LATER, [spec], teacher={"samples": 2})
@@ -520,11 +530,7 @@ def test_sigkill_mid_run_then_rerun_has_every_sample_exactly_once(tmp_path):
     server.delay_s = 0.05
     out = tmp_path / "out"
     with serving(server.app) as url:
-        path = tmp_path / "r.yaml"
-        data = dataclasses.asdict(recipe)
-        data["teacher"]["url"] = url + "/v1"
-        data["concurrency"] = 2
-        path.write_text(yaml.safe_dump(data))
+        path = recipe_file(tmp_path, recipe, url, concurrency=2)
         with open(tmp_path / "log", "wb") as log:
             proc = subprocess.Popen([sys.executable, "-m", "smolthink.cli", "distill", str(path), "--out", str(out)],
                                     cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
@@ -554,11 +560,7 @@ def test_ctrl_c_stops_at_once_with_requests_in_flight(tmp_path):
     server.delay_s = 120.0  # far past the test: only a prompt stop ends the run in time
     out = tmp_path / "out"
     with serving(server.app) as url:
-        path = tmp_path / "r.yaml"
-        data = dataclasses.asdict(recipe)
-        data["teacher"]["url"] = url + "/v1"
-        data["concurrency"] = 4
-        path.write_text(yaml.safe_dump(data))
+        path = recipe_file(tmp_path, recipe, url, concurrency=4)
         proc = subprocess.Popen([sys.executable, "-m", "smolthink.cli", "distill", str(path), "--out", str(out)],
                                 cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         deadline = time.time() + 120
