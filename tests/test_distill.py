@@ -512,11 +512,14 @@ def test_rerun_resumes_extends_and_refuses_a_different_recipe(tmp_path):
         assert len(sample_keys(tmp_path)) == 10 and server.requests == 20
 
 
-def recipe_file(tmp_path: Path, recipe, url: str, *, concurrency: int) -> Path:
-    """The recipe as a YAML file for a `smolthink distill` subprocess, pointed at the test server."""
+def recipe_file(tmp_path: Path, recipe, url: str, *, concurrency: int | None = None,
+                teacher: dict | None = None) -> Path:
+    """The recipe as a YAML file for `smolthink distill`, pointed at the test server; `teacher` keys are written
+    into its teacher section as they are (a typo included)."""
     data = dataclasses.asdict(recipe)
-    data["teacher"]["url"] = url + "/v1"
-    data["concurrency"] = concurrency
+    data["teacher"].update(url=url + "/v1", **(teacher or {}))
+    if concurrency is not None:
+        data["concurrency"] = concurrency
     path = tmp_path / "r.yaml"
     path.write_text(yaml.safe_dump(data))
     return path
@@ -585,18 +588,14 @@ def test_cli_runs_a_recipe_and_reports_typos(tmp_path):
     server = perfect_teacher(recipe)
     runner = CliRunner()
     with serving(server.app) as url:
-        data = dataclasses.asdict(recipe)
-        data["teacher"]["url"] = url + "/v1"
-        path = tmp_path / "r.yaml"
-        path.write_text(yaml.safe_dump(data))
+        path = recipe_file(tmp_path, recipe, url)
         result = runner.invoke(app, ["distill", str(path), "--out", str(tmp_path / "o"), "--concurrency", "2",
                                      "--limit", "1"])
         assert result.exit_code == 0, result.output
         assert "1 kept" in result.output and "gym" in result.output and server.requests == 1
         result = runner.invoke(app, ["distill", str(path), "--out", str(tmp_path / "o")])  # resumes: one more
         assert result.exit_code == 0 and "2 kept" in result.output and server.requests == 2
-        data["teacher"]["temprature"] = 0.5
-        path.write_text(yaml.safe_dump(data))
+        path = recipe_file(tmp_path, recipe, url, teacher={"temprature": 0.5})
         result = runner.invoke(app, ["distill", str(path)])
         assert result.exit_code == 2 and "did you mean 'temperature'" in result.output
 
