@@ -265,7 +265,8 @@ def test_data_cli_build_stats_show(tmp_path):
 
 
 def test_shipped_default_recipe_builds_end_to_end(tmp_path):
-    """The offline default recipe, scaled down with --limit and --set: generators → filters → mixture → windows."""
+    """The offline default recipe, scaled down with --limit and --set: generators and the bundled distilled plain
+    chat → filters → mixture → windows; plain chat is always rendered in no-think mode."""
     out = tmp_path / "default"
     result = CliRunner().invoke(
         app, ["data", "build", str(ROOT / "recipes/data/default.yaml"), "--limit", "60", "--set", "size=80", "--out", str(out)],
@@ -273,25 +274,14 @@ def test_shipped_default_recipe_builds_end_to_end(tmp_path):
     )
     assert result.exit_code == 0, result.output
     manifest = load_manifest(out)
-    assert set(manifest["sources"]) == {"synthetic-reasoning", "gym-solutions", "synthetic-tools"}
+    assert set(manifest["sources"]) == {"synthetic-reasoning", "gym-solutions", "synthetic-tools", "plain-chat"}
     assert all(s["read"] == 60 for s in manifest["sources"].values())
     assert sum(manifest["splits"].values()) == 80
     rows = load_conversations(out, "train")
     assert any(m.get("tool_calls") for r in rows for m in r["messages"]) and any(r["tools"] for r in rows)
     assert any(r["source"] == "gym-solutions" for r in rows)
-    assert all(m.get("reasoning") for r in rows for m in r["messages"] if m["role"] == "assistant")
-
-
-def test_the_r2_experiment_recipe_builds_with_its_plain_chat(tmp_path):
-    """recipes/data/default-r2.yaml (not shipped) mixes in the bundled distilled plain chat, always in no-think mode."""
-    out = tmp_path / "r2"
-    result = CliRunner().invoke(
-        app, ["data", "build", str(ROOT / "recipes/data/default-r2.yaml"), "--limit", "40", "--set", "size=60",
-              "--out", str(out)], catch_exceptions=False)
-    assert result.exit_code == 0, result.output
-    manifest = load_manifest(out)
-    assert manifest["sources"]["plain-chat"]["read"] == 40
-    rows = load_conversations(out, "train")
+    taught = [r for r in rows if r["source"] != "plain-chat"]
+    assert all(m.get("reasoning") for r in taught for m in r["messages"] if m["role"] == "assistant")
     plain = [r for r in rows if r["source"] == "plain-chat"]
     assert plain and all(not r["tools"] and not any(m.get("reasoning") for m in r["messages"]) for r in plain)
     assert manifest["no_think_examples"]["train"] >= len(plain)
