@@ -317,8 +317,10 @@ def _math_equal(gold: str, predicted: str) -> bool:
 
 
 def score(case: Case, parsed: ParsedOutput) -> Scored:
-    """gym/* cases: reasoning-gym's score (partial credit possible; correct means 1.0), or math-verify equivalence
-    for a numeric answer; synthetic/* cases: synthetic_reasoning.check_answer."""
+    """gym/* cases: right when reasoning-gym's scorer gives 1.0 or math-verify finds a numeric answer equal to the
+    gold one; synthetic/* cases: synthetic_reasoning.check_answer. The score is 0 or 1: the accuracy counts right
+    answers. reasoning-gym's partial credit (0.01 for any wrong answer in the answer format on many tasks, which a
+    model earns by the format alone) goes to the detail, not the score."""
     meta = case.meta
     extracted = extract_answer(parsed)
     gold = str(meta.get("answer"))
@@ -329,8 +331,10 @@ def score(case: Case, parsed: ParsedOutput) -> Scored:
             return Scored(case.id, case.category, False, 0.0, f"expected {gold!r}, got {extracted!r} ({type(e).__name__})")
         if value < 1.0 and _NUMBER.fullmatch(gold.strip()) and _math_equal(gold.strip(), extracted):
             value = 1.0
-        value = min(max(float(value), 0.0), 1.0)
-        correct = value >= 1.0
+        correct = float(value) >= 1.0
+        credit = f"; reasoning-gym credit {float(value):.2f}" if 0.0 < float(value) < 1.0 else ""
+        return Scored(case.id, case.category, correct, float(correct),
+                      f"expected {gold!r}, got {extracted!r}{credit}")
     elif case.category.startswith("synthetic/"):
         correct = bool(synthetic_reasoning.check_answer(meta, extracted))
         value = float(correct)

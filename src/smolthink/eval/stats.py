@@ -2,9 +2,9 @@
 mean ± sd across several runs of one recipe.
 
 Which method applies is decided by the scores themselves (`is_binary`): when every score is 0 or 1 (BFCL,
-compliance, the synthetic-reasoning checker, most reasoning-gym tasks), a Wilson interval and an exact McNemar test;
-otherwise (reasoning-gym partial credit, or per-case means over several runs) a percentile bootstrap interval and a
-paired bootstrap test. Bootstraps use a fixed seed, so a report is reproducible to the digit.
+functions, search_qa, compliance, reasoning: a case is right or not), a Wilson interval and an exact McNemar test;
+otherwise (IFEval's share of a prompt's instructions followed, or per-case means over several runs) a percentile
+bootstrap interval and a paired bootstrap test. Bootstraps use a fixed seed, so a report is reproducible to the digit.
 
 Accuracies come in percent, as everywhere in the eval report; the functions here take and return proportions
 unless their name says percent.
