@@ -6,6 +6,9 @@ batched generation (and a tuned model with --tuned), projects the time for 400, 
 prompt reading alone sets (all 400 prompts through llama.cpp's prefill).
 
     python bench/bench_eval.py [--n 16] [--tuned runs/smolthink-135m-f16.gguf]
+
+--batched N times what `smolthink eval` runs, llama.cpp's batched engine, on the first N cases: batches of 8 that
+each wait for their longest reply (the runner before 2026-12-04) against 8 and 16 requests kept in flight.
 """
 
 from __future__ import annotations
@@ -37,12 +40,37 @@ def prefill_floor(ref: str, cases: list, all_cases: list) -> str:
             f"llama.cpp f16 prefill {rate:.0f} tok/s → {total / rate / 60:.1f} min before any decoding")
 
 
+def batched(ref: str, cases: list) -> None:
+    """Seconds per case with the batched engine: waiting batches of 8 against continuous batching at 8 and 16."""
+    rows = []
+    for label, width, continuous in (("batches of 8, each waits for its longest", 8, False),
+                                     ("8 in flight (continuous)", 8, True), ("16 in flight (continuous)", 16, True)):
+        engine = load_backend(ref, "llama", parallel=width)
+        with tempfile.TemporaryDirectory() as tmp:
+            started, gens = time.perf_counter(), {}
+            chunks = [cases] if continuous else [cases[i : i + width] for i in range(0, len(cases), width)]
+            for chunk in chunks:  # one generate call per chunk: the pool drains before the next chunk starts
+                gens.update(generate(engine, chunk, Path(tmp) / "g.jsonl", EvalOptions(batch_size=width)))
+            per = (time.perf_counter() - started) / len(cases)
+        rows.append((label, per, sum(g["tokens"] for g in gens.values()) / len(gens)))
+        del engine
+    print(f"\n{ref}, {len(cases)} cases, llama.cpp batched engine\n")
+    print("| path | s/case | mean new tokens | vs batches of 8 |\n|---|---|---|---|")
+    for label, per, tokens in rows:
+        print(f"| {label} | {per:.2f} | {tokens:.0f} | {rows[0][1] / per:.2f}x |")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, default=16)
     ap.add_argument("--tuned", help="also time a tuned model (a GGUF or run directory), e.g. runs/smolthink-135m-f16.gguf")
+    ap.add_argument("--batched", type=int, metavar="N", help="only time the batched engine on N cases (base, tuned)")
     args = ap.parse_args()
     all_cases = bfcl.load_cases(["simple_python"])
+    if args.batched:
+        for ref in ["smollm2-135m", *([args.tuned] if args.tuned else [])]:
+            batched(ref, all_cases[: args.batched])
+        return
     cases = all_cases[: args.n]
     print(f"\n{args.n} BFCL simple_python cases, think mode, max 256 new tokens, greedy\n")
     print("| path | s/case | mean new tokens | projected for 400 cases |\n|---|---|---|---|")
