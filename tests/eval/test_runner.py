@@ -46,52 +46,6 @@ def test_generations_are_cached_and_an_interrupted_run_resumes(tmp_path):
     assert backend.calls == 4  # everything cached now
 
 
-class ParallelBackend:
-    """Takes `parallel` requests at once, as llama.cpp's batched engine does; the one slow request ends only once
-    every other request has finished, which needs the others to run beside it."""
-
-    name = "parallel"
-    template = None
-    tool_style = "xml"
-    parallel = 2
-
-    def __init__(self, fast):
-        import threading
-
-        self.fast, self.done, self.guard = fast, 0, threading.Lock()
-        self.others_done = threading.Event()
-        self.slow_saw_others = None
-        self.local = threading.local()
-
-    @property
-    def stats(self):
-        return self.local.stats
-
-    def stream(self, prompt, gen, cancel=None):
-        from smolthink.backends import GenerationStats
-
-        self.local.stats = GenerationStats(completion_tokens=3, finish_reason="stop")
-        if "slow" in prompt:
-            self.slow_saw_others = self.others_done.wait(timeout=10)
-        else:
-            with self.guard:
-                self.done += 1
-                if self.done == self.fast:
-                    self.others_done.set()
-        yield "x\n</think>\n\n42"
-
-
-def test_a_long_generation_holds_one_slot_not_the_batch(tmp_path):
-    # The slow prompt is the shortest: batches cut in prompt-length order would pair it with a fast one and wait.
-    cases = [Case("reasoning", "c", "slow", [{"role": "user", "content": "slow"}])]
-    cases += [Case("reasoning", "c", f"id{i}", [{"role": "user", "content": f"a longer question {i}"}]) for i in range(5)]
-    backend, cache = ParallelBackend(fast=5), tmp_path / "gen.jsonl"
-    out = generate(backend, cases, cache, EvalOptions(batch_size=2))
-    assert backend.slow_saw_others is True
-    assert set(out) == {c.id for c in cases}
-    assert [json.loads(line)["case_id"] for line in cache.read_text().splitlines()][-1] == "slow"
-
-
 def test_aggregate_counts_per_category_and_overall():
     rows = [{"suite": "s", "category": "a", "correct": True, "score": 1.0}, {"suite": "s", "category": "a", "correct": False, "score": 0.0},
             {"suite": "s", "category": "b", "correct": True, "score": 1.0}]

@@ -10,11 +10,9 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -186,28 +184,7 @@ def generate(
             if progress:
                 progress(finished, len(cases))
 
-        if getattr(backend, "parallel", None):
-            # llama.cpp's engine (BatchedLlamaBackend; `stream` thread-safe, `stats` per thread, as the server
-            # uses it): batch_size requests in flight, the next starts the moment one ends, so a reply that runs
-            # to its token limit holds one slot, not a whole batch.
-            stop = threading.Event()  # an error or Ctrl-C ends the requests in flight at the engine's next step
-
-            def one(prompt: str, n: int) -> tuple[str, str, int, float]:
-                started = time.perf_counter()
-                raw = "".join(backend.stream(prompt, GenerationConfig(max_new_tokens=n), cancel=stop))
-                return raw, backend.stats.finish_reason, backend.stats.completion_tokens, time.perf_counter() - started
-
-            pool = ThreadPoolExecutor(max_workers=options.batch_size)
-            try:
-                running = {pool.submit(one, prompt, n): (case, prompt, key) for case, prompt, n, key in todo}
-                for future in as_completed(running):  # saved in this thread, in the order they finish
-                    case, prompt, key = running[future]
-                    raw, finish, tokens, seconds = future.result()
-                    save(case, prompt, key, raw, finish, tokens, seconds / options.batch_size)  # its wall-time share
-            finally:
-                stop.set()
-                pool.shutdown(wait=True, cancel_futures=True)
-        elif hasattr(backend, "generate_batch"):
+        if hasattr(backend, "generate_batch"):
             # Batches of equal max_new_tokens, prompts sorted by length so padding stays small.
             groups: dict[int, list] = defaultdict(list)
             for item in todo:
